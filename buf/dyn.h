@@ -202,7 +202,7 @@ class DynRef {
 // Thread safety: distinct objects are safe; one object is not.
 class Dyn : public DynRef {
  public:
-  static constexpr size_t kInlineSize = 64;
+  static constexpr size_t kInlineSize = 96;
 
   // Erases Uninit(capacity).
   explicit Dyn(size_t capacity = kDefaultReadBufCapacity)

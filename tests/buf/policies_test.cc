@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "buf/dyn.h"
+#include "buf/pooled.h"
 #include "buf/read_buf.h"
 #include "buf/uninit.h"
 #include "buf/vectored.h"
@@ -22,7 +23,15 @@ constexpr size_t kCapacity = 4096;
 // Builds a policy with (about) kCapacity bytes, ready to be filled.
 template <class P>
 P MakeBuf() {
-  return P(kCapacity);
+  if constexpr (std::is_same_v<P, Pooled>) {
+    Pooled::Options options;
+    options.sizing = {.min = kCapacity, .initial = kCapacity, .max = kCapacity};
+    Pooled buf(options);
+    EXPECT_TRUE(read_buf_traits<Pooled>::prepare(buf, kCapacity).ok());
+    return buf;
+  } else {
+    return P(kCapacity);
+  }
 }
 
 std::vector<std::byte> Collect(const auto& buf) {
@@ -37,7 +46,7 @@ template <class P>
 class PolicyTest : public ::testing::Test {};
 
 using Policies = ::testing::Types<Zeroed, Uninit, Vectored<4>,
-                                  DynamicVectored, Dyn>;
+                                  DynamicVectored, Dyn, Pooled>;
 TYPED_TEST_SUITE(PolicyTest, Policies);
 
 TYPED_TEST(PolicyTest, StartsEmptyAndUninitialized) {
