@@ -30,8 +30,12 @@
 #include "absl/time/time.h"
 #include "bench/harness/echo_suite.h"
 
-ABSL_FLAG(std::string, servers, "asio-eager,asio-deferred,libuv",
-          "Comma-separated servers: asio-eager, asio-deferred, libuv.");
+ABSL_FLAG(std::string, servers,
+          "readbuf-uninit-epoll,readbuf-pooled-epoll,readbuf-pooled-uring,"
+          "asio-eager,asio-deferred,libuv",
+          "Comma-separated servers: readbuf-<policy>-<backend> (policy: zeroed, "
+          "uninit, vectored, dyn, pooled; backend: epoll, uring), asio-eager, "
+          "asio-deferred, libuv.");
 ABSL_FLAG(std::string, workloads, "pingpong-64B,pingpong-1KiB,stream-64KiB,idle",
           "Comma-separated workloads: pingpong-64B, pingpong-1KiB, stream-64KiB, idle.");
 ABSL_FLAG(double, duration, 3.0, "Seconds per ping-pong/stream run.");
@@ -66,13 +70,21 @@ int main(int argc, char** argv) {
   const absl::Duration duration = absl::Seconds(quick ? 0.3 : absl::GetFlag(FLAGS_duration));
   const int idle_n = quick ? 500 : absl::GetFlag(FLAGS_idle_connections);
 
-  const std::map<std::string, ServerSpec> known = {
+  std::map<std::string, ServerSpec> known = {
       {"asio-eager",
        {"asio-eager", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=eager"}}},
       {"asio-deferred",
        {"asio-deferred", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=deferred"}}},
       {"libuv", {"libuv", {Runfile(argv[0], "bench/peers/libuv_echo_server")}}},
   };
+  for (const char* policy : {"zeroed", "uninit", "vectored", "dyn", "pooled"}) {
+    for (const char* backend : {"epoll", "uring"}) {
+      const std::string name = absl::StrCat("readbuf-", policy, "-", backend);
+      known[name] = {name,
+                     {Runfile(argv[0], "examples/echo_server"), absl::StrCat("--policy=", policy),
+                      absl::StrCat("--backend=", backend), "--threads=1"}};
+    }
+  }
   const std::map<std::string, Workload> workloads = {
       {"pingpong-64B", {"pingpong-64B", Workload::Kind::kPingPong, 50, 64}},
       {"pingpong-1KiB", {"pingpong-1KiB", Workload::Kind::kPingPong, 50, 1024}},

@@ -49,7 +49,9 @@ class ReadGuard {
     READBUF_CHECK(buf_.filled_size() == filled_ + reported,
                   "reader reported %zu bytes but advanced the buffer by %zu",
                   reported, buf_.filled_size() - filled_);
-    if constexpr (ContiguousReadBuf<B>) {
+    // (Dyn models both concepts; its contiguity is a run-time property, so
+    // vectored-capable types take the segment-agnostic check.)
+    if constexpr (ContiguousReadBuf<B> && !VectoredReadBuf<B>) {
       READBUF_CHECK(static_cast<const void*>(buf_.filled().data() + filled_) ==
                         start_,
                     "reader swapped the buffer's memory");

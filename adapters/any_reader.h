@@ -1,0 +1,351 @@
+// -----------------------------------------------------------------------------
+// File: adapters/any_reader.h
+// -----------------------------------------------------------------------------
+//
+// AnyReader: a type-erased synchronous reader, for non-template code and ABI
+// boundaries. It holds any reader that has at least one capability of
+// io/reader_concepts.h and keeps what the erased type could do as a run-time
+// mask, `capabilities()` (kReaderCapabilities<R>): a caller checks
+// `capabilities() & kReadVectored` where template code would check the
+// concept. This is how type erasure avoids Tokio's `Box<dyn>` losing
+// vectored I/O (tokio #3135, rqbit PR #654).
+//
+// Every member is callable. A member the erased reader lacks either falls
+// back, without a copy, to one it has, or fails with a clear
+// absl::UnimplementedError:
+//
+//   member       | native when the mask has | else (fallback, in order)
+//   -------------+--------------------------+---------------------------------
+//   read(span)   | kReadSpan                | read_buf on the span (borrowed);
+//                |                          | readv of one iovec
+//   read_buf(b)  | kReadBuf                 | readv over b's free segments;
+//                |                          | read into b.initialize_unfilled()
+//                |                          | (zeroes never-written bytes once)
+//   readv(iov)   | kReadVectored            | one read into the first non-empty
+//                |                          | region (read_buf: only written;
+//                |                          | read: the region is zeroed first)
+//   try_read(b)  | kReadTry                 | Unimplemented: a blocking read
+//                |                          | cannot pretend to be non-blocking
+//   read_owned   | kReadOwned               | Unimplemented: use BufToOwnedReader
+//                |                          | (no copy) or ScratchCopyReader
+//
+// A reader with only read_owned gives Unimplemented for read/read_buf/readv
+// too (wrap it in OwnedToBufReader: that copy should be visible in a type).
+//
+// Small-buffer optimisation: a reader of at most kInlineSize bytes that is
+// nothrow-movable lives inside the AnyReader (no allocation; `is_inline()`);
+// a larger one is heap-allocated once, at construction.
+// Cost: one indirect call per operation.
+//
+// Example:
+//
+//   absl::Status Serve(readbuf::AnyReader reader);       // not a template
+//   Serve(readbuf::AnyReader(readbuf::FdReader(fd)));     // inline, vectored
+//   if (reader.capabilities() & readbuf::kReadVectored) { ... readv ... }
+
+#ifndef READBUF_ADAPTERS_ANY_READER_H_
+#define READBUF_ADAPTERS_ANY_READER_H_
+
+#include <sys/uio.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "adapters/internal/adapter_util.h"
+#include "buf/borrowed_read_buf.h"
+#include "buf/dyn.h"
+#include "buf/internal/check.h"
+#include "buf/pool_bytes.h"
+#include "buf/read_buf.h"
+#include "buf/uninit_span.h"
+#include "io/reader_concepts.h"
+
+namespace readbuf {
+namespace adapters_internal {
+
+struct AnyReaderVTable {
+  // Null when the erased reader lacks the capability.
+  absl::StatusOr<size_t> (*read)(void*, std::span<std::byte>);
+  absl::StatusOr<size_t> (*read_buf)(void*, DynRef&);
+  absl::StatusOr<size_t> (*readv)(void*, std::span<const iovec>);
+  absl::StatusOr<size_t> (*try_read)(void*, DynRef&);
+  absl::StatusOr<std::optional<PoolBytes>> (*read_owned)(void*, size_t);
+  void (*destroy)(void*);
+  void (*destroy_heap)(void*);
+  void (*move_construct)(void* from, void* to);
+  uint32_t capabilities;
+};
+
+template <class R>
+inline constexpr AnyReaderVTable kAnyReaderVTable = {
+    SpanReader<R> ? +[](void* r, std::span<std::byte> s)
+                        -> absl::StatusOr<size_t> {
+      if constexpr (SpanReader<R>) {
+        return static_cast<R*>(r)->read(s);
+      } else {
+        return absl::InternalError("unreachable");
+      }
+    }
+                  : nullptr,
+    BufReader<R> ? +[](void* r, DynRef& b) -> absl::StatusOr<size_t> {
+      if constexpr (BufReader<R>) {
+        return CallReadBuf(*static_cast<R*>(r), b);
+      } else {
+        return absl::InternalError("unreachable");
+      }
+    }
+                 : nullptr,
+    VectoredReader<R> ? +[](void* r, std::span<const iovec> iov)
+                            -> absl::StatusOr<size_t> {
+      if constexpr (VectoredReader<R>) {
+        return static_cast<R*>(r)->readv(iov);
+      } else {
+        return absl::InternalError("unreachable");
+      }
+    }
+                      : nullptr,
+    TryReader<R> ? +[](void* r, DynRef& b) -> absl::StatusOr<size_t> {
+      if constexpr (TryReader<R>) {
+        return CallTryRead(*static_cast<R*>(r), b);
+      } else {
+        return absl::InternalError("unreachable");
+      }
+    }
+                 : nullptr,
+    OwnedReader<R> ? +[](void* r, size_t max)
+                         -> absl::StatusOr<std::optional<PoolBytes>> {
+      if constexpr (OwnedReader<R>) {
+        return static_cast<R*>(r)->read_owned(max);
+      } else {
+        return absl::InternalError("unreachable");
+      }
+    }
+                   : nullptr,
+    [](void* r) { static_cast<R*>(r)->~R(); },
+    [](void* r) { delete static_cast<R*>(r); },
+    [](void* from, void* to) {
+      ::new (to) R(std::move(*static_cast<R*>(from)));
+    },
+    kReaderCapabilities<R>,
+};
+
+}  // namespace adapters_internal
+
+// AnyReader
+//
+// Move-only. A moved-from AnyReader may only be assigned to or destroyed
+// (calling it is a CHECK failure).
+//
+// Thread safety: as the erased reader (one thread at a time).
+class AnyReader {
+ public:
+  static constexpr size_t kInlineSize = 64;
+
+  static constexpr std::string_view kName = "AnyReader";
+  static constexpr std::string_view kHeader = "adapters/any_reader.h";
+  static constexpr std::string_view kFrom = "any reader (one or more capabilities)";
+  static constexpr std::string_view kTo =
+      "every member; run-time mask `capabilities()`";
+  static constexpr int kCopies = 0;
+  static constexpr bool kZeroes = true;
+  static constexpr std::string_view kNote =
+      "type-erased, inline up to 64 B; missing members fall back without a "
+      "copy (a span-only reader zeroes) or give Unimplemented";
+
+  // Erases `reader` (moved in). REQUIRES: R has at least one capability.
+  template <class R>
+    requires(!std::is_same_v<std::remove_cvref_t<R>, AnyReader> &&
+             !std::is_lvalue_reference_v<R> && kReaderCapabilities<R> != 0)
+  explicit AnyReader(R&& reader)
+      : vtable_(&adapters_internal::kAnyReaderVTable<R>) {
+    if constexpr (FitsInline<R>()) {
+      object_ = ::new (static_cast<void*>(inline_)) R(std::move(reader));
+    } else {
+      object_ = new R(std::move(reader));
+      heap_ = true;
+    }
+  }
+
+  AnyReader(AnyReader&& other) noexcept : vtable_(other.vtable_) {
+    TakeFrom(other);
+  }
+  AnyReader& operator=(AnyReader&& other) noexcept {
+    if (this != &other) {
+      Destroy();
+      vtable_ = other.vtable_;
+      TakeFrom(other);
+    }
+    return *this;
+  }
+  ~AnyReader() { Destroy(); }
+
+  // What the erased reader can do natively: kReadSpan | kReadBuf | ...
+  uint32_t capabilities() const { return vtable_->capabilities; }
+
+  // True when the erased reader lives inside this object (no allocation).
+  bool is_inline() const { return object_ != nullptr && !heap_; }
+
+  // See the table in the file comment for each member's fallback.
+  absl::StatusOr<size_t> read(std::span<std::byte> s) {
+    void* r = Object();
+    if (vtable_->read != nullptr) return vtable_->read(r, s);
+    if (vtable_->read_buf != nullptr) {
+      if (s.empty()) return 0;
+      BorrowedReadBuf b(s);
+      DynRef erased(b);
+      return GuardedReadBuf(r, erased);
+    }
+    if (vtable_->readv != nullptr) {
+      const iovec region{s.data(), s.size()};
+      return adapters_internal::CheckReported(
+          vtable_->readv(r, std::span<const iovec>(&region, 1)), s.size(),
+          "readv");
+    }
+    return Missing("read");
+  }
+
+  template <ReadBuf B>
+  absl::StatusOr<size_t> read_buf(B& b) {
+    if constexpr (std::is_base_of_v<DynRef, B>) {
+      return ReadBufErased(b);
+    } else {
+      DynRef erased(b);
+      return ReadBufErased(erased);
+    }
+  }
+
+  absl::StatusOr<size_t> readv(std::span<const iovec> iov) {
+    void* r = Object();
+    if (vtable_->readv != nullptr) return vtable_->readv(r, iov);
+    if (vtable_->read_buf == nullptr && vtable_->read == nullptr) {
+      return Missing("readv");
+    }
+    for (const iovec& region : iov) {
+      if (region.iov_len == 0) continue;
+      const UninitSpan dst(region.iov_base, region.iov_len);
+      if (vtable_->read_buf != nullptr) {
+        BorrowedReadBuf b(dst);
+        DynRef erased(b);
+        return GuardedReadBuf(r, erased);
+      }
+      return adapters_internal::CheckReported(vtable_->read(r, dst.zero()),
+                                              dst.size(), "read");
+    }
+    return 0;
+  }
+
+  template <ReadBuf B>
+  absl::StatusOr<size_t> try_read(B& b) {
+    void* r = Object();
+    if (vtable_->try_read == nullptr) return Missing("try_read");
+    if constexpr (std::is_base_of_v<DynRef, B>) {
+      return vtable_->try_read(r, b);
+    } else {
+      DynRef erased(b);
+      return vtable_->try_read(r, erased);
+    }
+  }
+
+  absl::StatusOr<std::optional<PoolBytes>> read_owned(size_t max) {
+    void* r = Object();
+    if (vtable_->read_owned == nullptr) return Missing("read_owned");
+    return vtable_->read_owned(r, max);
+  }
+
+ private:
+  template <class R>
+  static constexpr bool FitsInline() {
+    return sizeof(R) <= kInlineSize &&
+           alignof(R) <= alignof(std::max_align_t) &&
+           std::is_nothrow_move_constructible_v<R>;
+  }
+
+  void* Object() const {
+    READBUF_CHECK(object_ != nullptr, "use of a moved-from AnyReader");
+    return object_;
+  }
+
+  absl::Status Missing(const char* member) const {
+    return absl::UnimplementedError(
+        std::string("AnyReader::") + member +
+        ": the erased reader has no such capability and no copy-free "
+        "fallback (capabilities() = " +
+        std::to_string(capabilities()) + ")");
+  }
+
+  absl::StatusOr<size_t> GuardedReadBuf(void* r, DynRef& b) {
+    adapters_internal::BufGuard<DynRef> guard(b);
+    absl::StatusOr<size_t> n = vtable_->read_buf(r, b);
+    if (n.ok()) guard.Verify(*n);
+    return n;
+  }
+
+  absl::StatusOr<size_t> ReadBufErased(DynRef& b) {
+    void* r = Object();
+    if (vtable_->read_buf != nullptr) return GuardedReadBuf(r, b);
+    if (vtable_->readv != nullptr) {
+      std::array<iovec, adapters_internal::kMaxIovecs> iov;
+      const size_t count = b.unfilled_iovecs(iov);
+      if (count == 0) return 0;
+      const std::span<const iovec> regions(iov.data(), count);
+      absl::StatusOr<size_t> n = adapters_internal::CheckReported(
+          vtable_->readv(r, regions), adapters_internal::TotalSize(regions),
+          "readv");
+      if (n.ok()) b.advance(*n);
+      return n;
+    }
+    if (vtable_->read != nullptr) {
+      std::span<std::byte> dst = b.initialize_unfilled();  // zeroes once
+      if (dst.empty()) return 0;
+      absl::StatusOr<size_t> n = adapters_internal::CheckReported(
+          vtable_->read(r, dst), dst.size(), "read");
+      if (n.ok()) b.advance(*n);
+      return n;
+    }
+    return Missing("read_buf");
+  }
+
+  void TakeFrom(AnyReader& other) {
+    heap_ = other.heap_;
+    if (other.object_ == nullptr) {
+      object_ = nullptr;
+    } else if (heap_) {
+      object_ = other.object_;
+    } else {
+      vtable_->move_construct(other.object_, inline_);
+      vtable_->destroy(other.object_);
+      object_ = inline_;
+    }
+    other.object_ = nullptr;
+    other.heap_ = false;
+  }
+
+  void Destroy() {
+    if (object_ == nullptr) return;
+    if (heap_) {
+      vtable_->destroy_heap(object_);
+    } else {
+      vtable_->destroy(object_);
+    }
+    object_ = nullptr;
+  }
+
+  const adapters_internal::AnyReaderVTable* vtable_;
+  void* object_ = nullptr;
+  bool heap_ = false;
+  alignas(std::max_align_t) std::byte inline_[kInlineSize];
+};
+
+}  // namespace readbuf
+
+#endif  // READBUF_ADAPTERS_ANY_READER_H_

@@ -1,0 +1,31 @@
+// See errno_status.h.
+#include "adapters/internal/errno_status.h"
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace readbuf::adapters_internal {
+
+absl::Status ErrnoError(int error_number, absl::string_view operation) {
+  absl::Status status = absl::ErrnoToStatus(error_number, operation);
+  status.SetPayload(kErrnoPayload, absl::Cord(absl::StrCat(error_number)));
+  return status;
+}
+
+std::optional<int> ErrnoOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kErrnoPayload);
+  if (!payload.has_value()) return std::nullopt;
+  int error_number = 0;
+  if (!absl::SimpleAtoi(std::string(*payload), &error_number)) {
+    return std::nullopt;
+  }
+  return error_number;
+}
+
+}  // namespace readbuf::adapters_internal

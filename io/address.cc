@@ -1,0 +1,161 @@
+#include "io/address.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "buf/internal/check.h"
+
+namespace readbuf {
+namespace {
+
+absl::Status Invalid(absl::string_view text, absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("bad socket address \"", text, "\": ", why));
+}
+
+}  // namespace
+
+SocketAddress::SocketAddress() : len_(0) {
+  std::memset(&storage_, 0, sizeof(storage_));
+  storage_.ss_family = AF_UNSPEC;
+}
+
+absl::StatusOr<SocketAddress> SocketAddress::Parse(absl::string_view text) {
+  if (text.empty()) return Invalid(text, "empty");
+  absl::string_view host;
+  absl::string_view port_text;
+  bool v6 = false;
+  if (text.front() == '[') {
+    std::size_t close = text.find(']');
+    if (close == absl::string_view::npos) {
+      return Invalid(text, "missing ']' after IPv6 address");
+    }
+    host = text.substr(1, close - 1);
+    absl::string_view rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') {
+      return Invalid(text, "expected ':port' after ']'");
+    }
+    port_text = rest.substr(1);
+    v6 = true;
+  } else {
+    std::size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return Invalid(text, "missing ':port'");
+    }
+    host = text.substr(0, colon);
+    if (host.find(':') != absl::string_view::npos) {
+      return Invalid(text, "IPv6 addresses must be written as [addr]:port");
+    }
+    port_text = text.substr(colon + 1);
+  }
+  if (host.empty()) return Invalid(text, "missing host");
+  if (port_text.empty()) return Invalid(text, "missing port");
+  std::uint32_t port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9') return Invalid(text, "port is not a number");
+  }
+  if (port_text.size() > 5 || !absl::SimpleAtoi(port_text, &port) ||
+      port > 65535) {
+    return Invalid(text, "port out of range 0..65535");
+  }
+  SocketAddress a;
+  std::string h(host);
+  if (v6) {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    if (::inet_pton(AF_INET6, h.c_str(), &sin6->sin6_addr) != 1) {
+      return Invalid(text, "not a valid IPv6 address");
+    }
+    a.len_ = sizeof(sockaddr_in6);
+  } else {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage_);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::inet_pton(AF_INET, h.c_str(), &sin->sin_addr) != 1) {
+      return Invalid(text, "not a valid IPv4 address");
+    }
+    a.len_ = sizeof(sockaddr_in);
+  }
+  return a;
+}
+
+absl::StatusOr<SocketAddress> SocketAddress::Unix(absl::string_view path) {
+  if (path.empty()) return Invalid(path, "empty Unix socket path");
+  SocketAddress a;
+  auto* sun = reinterpret_cast<sockaddr_un*>(&a.storage_);
+  if (path.size() >= sizeof(sun->sun_path)) {
+    return Invalid(path, absl::StrCat("Unix socket path longer than ",
+                                      sizeof(sun->sun_path) - 1, " bytes"));
+  }
+  sun->sun_family = AF_UNIX;
+  std::memcpy(sun->sun_path, path.data(), path.size());
+  a.len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+                                  path.size() + 1);
+  return a;
+}
+
+SocketAddress SocketAddress::FromSockaddr(const sockaddr* sa, socklen_t len) {
+  READBUF_CHECK(len <= sizeof(sockaddr_storage), "sockaddr too long: %u",
+                static_cast<unsigned>(len));
+  SocketAddress a;
+  std::memcpy(&a.storage_, sa, len);
+  a.len_ = len;
+  return a;
+}
+
+std::uint16_t SocketAddress::port() const {
+  if (family() == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+  }
+  if (family() == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  }
+  return 0;
+}
+
+SocketAddress SocketAddress::WithPort(std::uint16_t port) const {
+  SocketAddress a = *this;
+  if (family() == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&a.storage_)->sin_port = htons(port);
+  } else if (family() == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&a.storage_)->sin6_port = htons(port);
+  }
+  return a;
+}
+
+std::string SocketAddress::ToString() const {
+  char buf[INET6_ADDRSTRLEN];
+  if (family() == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&storage_);
+    ::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf));
+    return absl::StrCat(buf, ":", port());
+  }
+  if (family() == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
+    ::inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf));
+    return absl::StrCat("[", buf, "]:", port());
+  }
+  if (family() == AF_UNIX) {
+    const auto* sun = reinterpret_cast<const sockaddr_un*>(&storage_);
+    std::size_t max = len_ > offsetof(sockaddr_un, sun_path)
+                          ? len_ - offsetof(sockaddr_un, sun_path)
+                          : 0;
+    return absl::StrCat("unix:", std::string(sun->sun_path,
+                                             strnlen(sun->sun_path, max)));
+  }
+  return "unspecified";
+}
+
+bool operator==(const SocketAddress& a, const SocketAddress& b) {
+  return a.len_ == b.len_ && std::memcmp(&a.storage_, &b.storage_, a.len_) == 0;
+}
+
+}  // namespace readbuf

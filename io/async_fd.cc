@@ -1,0 +1,47 @@
+#include "io/async_fd.h"
+
+#include <coroutine>
+
+#include "buf/internal/check.h"
+#include "io/internal/core.h"
+
+namespace readbuf {
+
+AsyncFd::AsyncFd(int fd) : fs_(new io_internal::FdState(fd)) {}
+
+void AsyncFd::close() {
+  if (fs_ != nullptr) io_internal::CloseFdState(std::exchange(fs_, nullptr));
+}
+
+AsyncFd::ReadinessAwaiter::~ReadinessAwaiter() {
+  if (waiting_ && slot() == &run_) slot() = nullptr;
+}
+
+bool AsyncFd::ReadinessAwaiter::await_ready() {
+  READBUF_CHECK(fs_ != nullptr, "waiting on a closed AsyncFd");
+  if (write_ ? fs_->writable : fs_->readable) return true;
+  io_internal::Core* core = io_internal::CurrentCore();
+  READBUF_CHECK(core != nullptr, "waiting for an fd outside a reactor core");
+  io_internal::Core* owner = fs_->core.load(std::memory_order_acquire);
+  if (owner == nullptr) {
+    status_ = core->Register(fs_);
+    if (!status_.ok()) return true;
+  } else {
+    READBUF_CHECK(owner == core, "fd %d used on core %d, registered on %d",
+                  fs_->fd, core->index(), owner->index());
+  }
+  // Registration may have reported readiness synchronously on some backends.
+  return write_ ? fs_->writable : fs_->readable;
+}
+
+void AsyncFd::ReadinessAwaiter::await_suspend(std::coroutine_handle<> h) {
+  READBUF_CHECK(slot() == nullptr, "two tasks waiting for %s on fd %d",
+                write_ ? "writability" : "readability", fs_->fd);
+  io_internal::Core* core = io_internal::CurrentCore();
+  run_.h = h;
+  run_.task = core->current_task();
+  slot() = &run_;
+  waiting_ = true;
+}
+
+}  // namespace readbuf

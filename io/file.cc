@@ -1,0 +1,48 @@
+#include "io/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace readbuf {
+
+absl::StatusOr<File> File::open(absl::string_view path, int flags, int mode) {
+  std::string p(path);
+  int fd;
+  do {
+    fd = ::open(p.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open(", p, ")"));
+  return File(fd);
+}
+
+Task<absl::StatusOr<std::size_t>> File::read_at(std::span<std::byte> buf,
+                                                std::uint64_t offset) {
+  for (;;) {
+    ssize_t n = ::pread(fd_, buf.data(), buf.size(),
+                        static_cast<off_t>(offset));
+    if (n >= 0) co_return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    co_return absl::ErrnoToStatus(
+        errno, absl::StrCat("pread(fd=", fd_, ", offset=", offset, ")"));
+  }
+}
+
+absl::StatusOr<std::uint64_t> File::size() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("fstat(fd=", fd_, ")"));
+  }
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void File::close() {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+}  // namespace readbuf

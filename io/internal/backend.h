@@ -1,0 +1,77 @@
+// -----------------------------------------------------------------------------
+// File: io/internal/backend.h
+// -----------------------------------------------------------------------------
+//
+// The interface between a reactor Core and the kernel. A Backend is chosen at
+// runtime (RuntimeOptions::backend, READBUF_BACKEND) and owned by one Core; it
+// is created and used on that core's thread only, except Notify().
+//
+// A backend reports readiness of registered fds through
+// `ReadinessSink::OnReadiness` and wakes from Wait() when another thread calls
+// Notify(). The epoll backend rings an eventfd; an io_uring backend can
+// implement Notify() with IORING_OP_MSG_RING from the sender's ring instead,
+// which is why the doorbell is behind this interface rather than in Core.
+
+#ifndef READBUF_IO_INTERNAL_BACKEND_H_
+#define READBUF_IO_INTERNAL_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace readbuf {
+namespace io_internal {
+
+struct FdState;
+
+// Readiness bits reported to the sink.
+inline constexpr std::uint32_t kReadable = 1;
+inline constexpr std::uint32_t kWritable = 2;
+inline constexpr std::uint32_t kHangup = 4;  // peer closed / error: sticky
+
+class ReadinessSink {
+ public:
+  virtual void OnReadiness(FdState* fs, std::uint32_t bits) = 0;
+
+ protected:
+  ~ReadinessSink() = default;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // "epoll" or "io_uring".
+  virtual const char* name() const = 0;
+
+  // Starts watching fs->fd for edge-triggered readability and writability,
+  // once per fd for its whole life.
+  virtual absl::Status Register(FdState* fs) = 0;
+
+  // Stops watching; no OnReadiness for `fs` is delivered after it returns.
+  virtual void Deregister(FdState* fs) = 0;
+
+  // Waits for readiness, a Notify(), or the timeout and reports readiness to
+  // the sink. `timeout_ns`: nullopt waits without limit, 0 only polls.
+  virtual void Wait(std::optional<std::int64_t> timeout_ns,
+                    ReadinessSink* sink) = 0;
+
+  // Wakes a Wait() in progress or the next one.
+  // Thread safety: callable from any thread.
+  virtual void Notify() = 0;
+};
+
+// Creates the epoll backend (epoll fd + eventfd doorbell).
+absl::StatusOr<std::unique_ptr<Backend>> MakeEpollBackend();
+
+// Creates the io_uring backend on the calling thread (SINGLE_ISSUER: the
+// ring is bound to it). Fails where io_uring or the flags are unavailable.
+absl::StatusOr<std::unique_ptr<Backend>> MakeUringBackend();
+
+}  // namespace io_internal
+}  // namespace readbuf
+
+#endif  // READBUF_IO_INTERNAL_BACKEND_H_

@@ -1,0 +1,121 @@
+// The epoll backend: one epoll fd per core, every fd registered once with
+// EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, and an eventfd as the doorbell.
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "buf/internal/check.h"
+#include "io/internal/backend.h"
+#include "io/internal/core.h"
+
+namespace readbuf {
+namespace io_internal {
+namespace {
+
+class EpollBackend final : public Backend {
+ public:
+  EpollBackend(int epfd, int evfd) : epfd_(epfd), evfd_(evfd) {}
+  ~EpollBackend() override {
+    ::close(evfd_);
+    ::close(epfd_);
+  }
+
+  const char* name() const override { return "epoll"; }
+
+  absl::Status Register(FdState* fs) override {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = fs;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fs->fd, &ev) != 0) {
+      return absl::ErrnoToStatus(errno,
+                                 absl::StrCat("epoll_ctl(ADD, fd=", fs->fd, ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  void Deregister(FdState* fs) override {
+    // Failure means the fd is already gone from the set; nothing to undo.
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fs->fd, nullptr);
+  }
+
+  void Wait(std::optional<std::int64_t> timeout_ns,
+            ReadinessSink* sink) override {
+    constexpr int kMaxEvents = 256;
+    epoll_event events[kMaxEvents];
+    timespec ts{};
+    timespec* tsp = nullptr;
+    if (timeout_ns.has_value()) {
+      std::int64_t t = *timeout_ns < 0 ? 0 : *timeout_ns;
+      ts.tv_sec = t / 1000000000;
+      ts.tv_nsec = t % 1000000000;
+      tsp = &ts;
+    }
+    int n = ::epoll_pwait2(epfd_, events, kMaxEvents, tsp, nullptr);
+    if (n < 0) {
+      READBUF_CHECK(errno == EINTR, "epoll_pwait2 failed: errno %d", errno);
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        std::uint64_t v;
+        while (::read(evfd_, &v, sizeof(v)) < 0 && errno == EINTR) {
+        }
+        continue;
+      }
+      std::uint32_t e = events[i].events;
+      std::uint32_t bits = 0;
+      if (e & (EPOLLIN | EPOLLPRI)) bits |= kReadable;
+      if (e & EPOLLOUT) bits |= kWritable;
+      if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        bits |= kHangup | kReadable | kWritable;
+      }
+      sink->OnReadiness(static_cast<FdState*>(events[i].data.ptr), bits);
+    }
+  }
+
+  void Notify() override {
+    std::uint64_t one = 1;
+    while (::write(evfd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+  }
+
+ private:
+  int epfd_;
+  int evfd_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeEpollBackend() {
+  int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) return absl::ErrnoToStatus(errno, "epoll_create1");
+  int evfd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (evfd < 0) {
+    int err = errno;
+    ::close(epfd);
+    return absl::ErrnoToStatus(err, "eventfd");
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.ptr = nullptr;
+  if (::epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev) != 0) {
+    int err = errno;
+    ::close(evfd);
+    ::close(epfd);
+    return absl::ErrnoToStatus(err, "epoll_ctl(ADD, eventfd)");
+  }
+  return std::unique_ptr<Backend>(new EpollBackend(epfd, evfd));
+}
+
+}  // namespace io_internal
+}  // namespace readbuf

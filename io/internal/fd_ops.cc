@@ -1,0 +1,150 @@
+#include "io/internal/fd_ops.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstddef>
+#include <mutex>
+#include <span>
+
+#include "absl/strings/str_cat.h"
+
+namespace readbuf {
+namespace io_internal {
+namespace {
+
+std::size_t TotalLength(std::span<const iovec> iov) {
+  std::size_t n = 0;
+  for (const iovec& v : iov) n += v.iov_len;
+  return n;
+}
+
+}  // namespace
+
+void IgnoreSigpipeOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction old{};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
+      ::signal(SIGPIPE, SIG_IGN);
+    }
+  });
+}
+
+absl::Status FdError(int err, const char* op, int fd) {
+  return absl::ErrnoToStatus(err, absl::StrCat(op, "(fd=", fd, ")"));
+}
+
+Task<absl::StatusOr<std::size_t>> ReadSome(AsyncFd& fd,
+                                           std::span<std::byte> buf) {
+  for (;;) {
+    if (!fd.is_readable()) {
+      absl::Status s = co_await fd.readable();
+      if (!s.ok()) co_return s;
+    }
+    ssize_t n = ::read(fd.fd(), buf.data(), buf.size());
+    if (n >= 0) {
+      if (static_cast<std::size_t>(n) < buf.size()) fd.mark_drained();
+      co_return static_cast<std::size_t>(n);
+    }
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      fd.mark_not_readable();
+      continue;
+    }
+    co_return FdError(err, "read", fd.fd());
+  }
+}
+
+Task<absl::StatusOr<std::size_t>> ReadV(AsyncFd& fd,
+                                        std::span<const iovec> iov) {
+  std::size_t want = TotalLength(iov);
+  int cnt = static_cast<int>(iov.size() > IOV_MAX ? IOV_MAX : iov.size());
+  for (;;) {
+    if (!fd.is_readable()) {
+      absl::Status s = co_await fd.readable();
+      if (!s.ok()) co_return s;
+    }
+    ssize_t n = ::readv(fd.fd(), iov.data(), cnt);
+    if (n >= 0) {
+      if (static_cast<std::size_t>(n) < want) fd.mark_drained();
+      co_return static_cast<std::size_t>(n);
+    }
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      fd.mark_not_readable();
+      continue;
+    }
+    co_return FdError(err, "readv", fd.fd());
+  }
+}
+
+Task<absl::StatusOr<std::size_t>> WriteSome(AsyncFd& fd, FdKind kind,
+                                            std::span<const std::byte> buf) {
+  for (;;) {
+    if (!fd.is_writable()) {
+      absl::Status s = co_await fd.writable();
+      if (!s.ok()) co_return s;
+    }
+    ssize_t n = kind == FdKind::kSocket
+                    ? ::send(fd.fd(), buf.data(), buf.size(), MSG_NOSIGNAL)
+                    : ::write(fd.fd(), buf.data(), buf.size());
+    if (n >= 0) co_return static_cast<std::size_t>(n);
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      fd.mark_not_writable();
+      continue;
+    }
+    co_return FdError(err, kind == FdKind::kSocket ? "send" : "write",
+                      fd.fd());
+  }
+}
+
+Task<absl::StatusOr<std::size_t>> WriteV(AsyncFd& fd, FdKind kind,
+                                         std::span<const iovec> iov) {
+  int cnt = static_cast<int>(iov.size() > IOV_MAX ? IOV_MAX : iov.size());
+  for (;;) {
+    if (!fd.is_writable()) {
+      absl::Status s = co_await fd.writable();
+      if (!s.ok()) co_return s;
+    }
+    ssize_t n;
+    if (kind == FdKind::kSocket) {
+      msghdr msg{};
+      msg.msg_iov = const_cast<iovec*>(iov.data());  // sendmsg does not write
+      msg.msg_iovlen = static_cast<std::size_t>(cnt);
+      n = ::sendmsg(fd.fd(), &msg, MSG_NOSIGNAL);
+    } else {
+      n = ::writev(fd.fd(), iov.data(), cnt);
+    }
+    if (n >= 0) co_return static_cast<std::size_t>(n);
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      fd.mark_not_writable();
+      continue;
+    }
+    co_return FdError(err, kind == FdKind::kSocket ? "sendmsg" : "writev",
+                      fd.fd());
+  }
+}
+
+Task<absl::Status> WriteAll(AsyncFd& fd, FdKind kind,
+                            std::span<const std::byte> buf) {
+  while (!buf.empty()) {
+    absl::StatusOr<std::size_t> n = co_await WriteSome(fd, kind, buf);
+    if (!n.ok()) co_return n.status();
+    buf = buf.subspan(*n);
+  }
+  co_return absl::OkStatus();
+}
+
+}  // namespace io_internal
+}  // namespace readbuf

@@ -1,0 +1,48 @@
+// -----------------------------------------------------------------------------
+// File: io/internal/fd_ops.h
+// -----------------------------------------------------------------------------
+//
+// Readiness-driven read/write loops over an AsyncFd, shared by sockets and
+// pipes. Each retries EINTR, waits on EAGAIN, reports EOF as 0 bytes and
+// turns other errors into absl::Status via absl::ErrnoToStatus with the
+// operation and fd in the message ("read(fd=7)").
+
+#ifndef READBUF_IO_INTERNAL_FD_OPS_H_
+#define READBUF_IO_INTERNAL_FD_OPS_H_
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <span>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "io/async_fd.h"
+#include "io/task.h"
+
+namespace readbuf {
+namespace io_internal {
+
+enum class FdKind { kSocket, kPipe };
+
+// Makes SIGPIPE harmless for the process (writes to closed pipes then fail
+// with EPIPE) unless the application installed its own handler.
+void IgnoreSigpipeOnce();
+
+absl::Status FdError(int err, const char* op, int fd);
+
+Task<absl::StatusOr<std::size_t>> ReadSome(AsyncFd& fd,
+                                           std::span<std::byte> buf);
+Task<absl::StatusOr<std::size_t>> ReadV(AsyncFd& fd,
+                                        std::span<const iovec> iov);
+Task<absl::StatusOr<std::size_t>> WriteSome(AsyncFd& fd, FdKind kind,
+                                            std::span<const std::byte> buf);
+Task<absl::StatusOr<std::size_t>> WriteV(AsyncFd& fd, FdKind kind,
+                                         std::span<const iovec> iov);
+Task<absl::Status> WriteAll(AsyncFd& fd, FdKind kind,
+                            std::span<const std::byte> buf);
+
+}  // namespace io_internal
+}  // namespace readbuf
+
+#endif  // READBUF_IO_INTERNAL_FD_OPS_H_

@@ -1,0 +1,224 @@
+#include "io/net.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "io/internal/fd_ops.h"
+
+namespace readbuf {
+namespace io_internal {
+namespace {
+
+absl::StatusOr<SocketAddress> SockName(int fd, bool peer) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+               : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (r != 0) return FdError(errno, peer ? "getpeername" : "getsockname", fd);
+  return SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+absl::StatusOr<int> NewSocket(int family) {
+  IgnoreSigpipeOnce();
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("socket(family=", family, ")"));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Task<absl::StatusOr<std::size_t>> StreamSocket::read(std::span<std::byte> buf) {
+  return ReadSome(fd_, buf);
+}
+Task<absl::StatusOr<std::size_t>> StreamSocket::readv(
+    std::span<const iovec> iov) {
+  return ReadV(fd_, iov);
+}
+Task<absl::StatusOr<std::size_t>> StreamSocket::write(
+    std::span<const std::byte> buf) {
+  return WriteSome(fd_, FdKind::kSocket, buf);
+}
+Task<absl::Status> StreamSocket::write_all(std::span<const std::byte> buf) {
+  return WriteAll(fd_, FdKind::kSocket, buf);
+}
+Task<absl::StatusOr<std::size_t>> StreamSocket::writev(
+    std::span<const iovec> iov) {
+  return WriteV(fd_, FdKind::kSocket, iov);
+}
+
+absl::Status StreamSocket::shutdown(int how) {
+  if (::shutdown(fd_.fd(), how) != 0) {
+    return FdError(errno, "shutdown", fd_.fd());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SocketAddress> StreamSocket::local_addr() const {
+  return SockName(fd_.fd(), false);
+}
+absl::StatusOr<SocketAddress> StreamSocket::peer_addr() const {
+  return SockName(fd_.fd(), true);
+}
+absl::StatusOr<SocketAddress> ListenerSocket::local_addr() const {
+  return SockName(fd_.fd(), false);
+}
+
+Task<absl::StatusOr<AsyncFd>> Connect(SocketAddress addr) {
+  absl::StatusOr<int> fd = NewSocket(addr.family());
+  if (!fd.ok()) co_return fd.status();
+  AsyncFd afd(*fd);
+  int r;
+  do {
+    r = ::connect(*fd, addr.sockaddr_ptr(), addr.length());
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    int err = errno;
+    if (err != EINPROGRESS) {
+      co_return absl::ErrnoToStatus(
+          err, absl::StrCat("connect(fd=", *fd, ", ", addr.ToString(), ")"));
+    }
+    // In progress: wait for writability, then read the outcome.
+    afd.mark_not_writable();
+    absl::Status s = co_await afd.writable();
+    if (!s.ok()) co_return s;
+    int so_error = 0;
+    socklen_t len = sizeof(so_error);
+    if (::getsockopt(*fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) {
+      co_return FdError(errno, "getsockopt(SO_ERROR)", *fd);
+    }
+    if (so_error != 0) {
+      co_return absl::ErrnoToStatus(
+          so_error,
+          absl::StrCat("connect(fd=", *fd, ", ", addr.ToString(), ")"));
+    }
+  }
+  co_return std::move(afd);
+}
+
+absl::StatusOr<AsyncFd> ListenerSocket::Bind(const SocketAddress& addr,
+                                             const ListenOptions& options) {
+  absl::StatusOr<int> fd = NewSocket(addr.family());
+  if (!fd.ok()) return fd.status();
+  AsyncFd afd(*fd);
+  int one = 1;
+  if (addr.family() != AF_UNIX) {
+    if (options.reuse_addr &&
+        ::setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+      return FdError(errno, "setsockopt(SO_REUSEADDR)", *fd);
+    }
+    if (options.reuse_port &&
+        ::setsockopt(*fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      return FdError(errno, "setsockopt(SO_REUSEPORT)", *fd);
+    }
+  }
+  if (::bind(*fd, addr.sockaddr_ptr(), addr.length()) != 0) {
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("bind(fd=", *fd, ", ", addr.ToString(), ")"));
+  }
+  if (::listen(*fd, options.backlog) != 0) {
+    return FdError(errno, "listen", *fd);
+  }
+  return afd;
+}
+
+Task<absl::StatusOr<AsyncFd>> ListenerSocket::AcceptFd() {
+  for (;;) {
+    if (!fd_.is_readable()) {
+      absl::Status s = co_await fd_.readable();
+      if (!s.ok()) co_return s;
+    }
+    int c = ::accept4(fd_.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c >= 0) co_return AsyncFd(c);
+    int err = errno;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      fd_.mark_not_readable();
+      continue;
+    }
+    co_return FdError(err, "accept4", fd_.fd());
+  }
+}
+
+}  // namespace io_internal
+
+Task<absl::StatusOr<TcpStream>> TcpStream::connect(SocketAddress addr) {
+  if (addr.family() != AF_INET && addr.family() != AF_INET6) {
+    co_return absl::InvalidArgumentError(
+        absl::StrCat("TcpStream::connect: not an IP address: ", addr.ToString()));
+  }
+  absl::StatusOr<AsyncFd> fd = co_await io_internal::Connect(addr);
+  if (!fd.ok()) co_return fd.status();
+  co_return TcpStream(*std::move(fd));
+}
+
+absl::Status TcpStream::set_nodelay(bool on) {
+  int v = on ? 1 : 0;
+  if (::setsockopt(fd_.fd(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) != 0) {
+    return io_internal::FdError(errno, "setsockopt(TCP_NODELAY)", fd_.fd());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TcpListener> TcpListener::bind(const SocketAddress& addr,
+                                              const ListenOptions& options) {
+  if (addr.family() != AF_INET && addr.family() != AF_INET6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TcpListener::bind: not an IP address: ", addr.ToString()));
+  }
+  absl::StatusOr<AsyncFd> fd = Bind(addr, options);
+  if (!fd.ok()) return fd.status();
+  return TcpListener(*std::move(fd));
+}
+
+Task<absl::StatusOr<TcpStream>> TcpListener::accept() {
+  absl::StatusOr<AsyncFd> fd = co_await AcceptFd();
+  if (!fd.ok()) co_return fd.status();
+  co_return TcpStream(*std::move(fd));
+}
+
+Task<absl::StatusOr<UnixStream>> UnixStream::connect(SocketAddress addr) {
+  if (addr.family() != AF_UNIX) {
+    co_return absl::InvalidArgumentError(absl::StrCat(
+        "UnixStream::connect: not a Unix address: ", addr.ToString()));
+  }
+  absl::StatusOr<AsyncFd> fd = co_await io_internal::Connect(addr);
+  if (!fd.ok()) co_return fd.status();
+  co_return UnixStream(*std::move(fd));
+}
+
+absl::StatusOr<std::pair<UnixStream, UnixStream>> UnixStream::Pair() {
+  io_internal::IgnoreSigpipeOnce();
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   fds) != 0) {
+    return absl::ErrnoToStatus(errno, "socketpair(AF_UNIX)");
+  }
+  return std::make_pair(UnixStream(AsyncFd(fds[0])), UnixStream(AsyncFd(fds[1])));
+}
+
+absl::StatusOr<UnixListener> UnixListener::bind(const SocketAddress& addr,
+                                                const ListenOptions& options) {
+  if (addr.family() != AF_UNIX) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "UnixListener::bind: not a Unix address: ", addr.ToString()));
+  }
+  absl::StatusOr<AsyncFd> fd = Bind(addr, options);
+  if (!fd.ok()) return fd.status();
+  return UnixListener(*std::move(fd));
+}
+
+Task<absl::StatusOr<UnixStream>> UnixListener::accept() {
+  absl::StatusOr<AsyncFd> fd = co_await AcceptFd();
+  if (!fd.ok()) co_return fd.status();
+  co_return UnixStream(*std::move(fd));
+}
+
+}  // namespace readbuf

@@ -1,0 +1,170 @@
+// -----------------------------------------------------------------------------
+// File: io/net.h
+// -----------------------------------------------------------------------------
+//
+// Stream sockets on the reactor: TcpListener / TcpStream and their
+// Unix-domain twins UnixListener / UnixStream. All fds are non-blocking and
+// O_CLOEXEC. Operations are Tasks to be awaited on a reactor core; the socket
+// stays on the core where it first waited.
+//
+// Errors are absl::Status values carrying errno and the operation
+// ("read(fd=7): Connection reset by peer"); EOF is a successful read of 0
+// bytes. Writes use MSG_NOSIGNAL, so a closed peer yields EPIPE / ECONNRESET
+// statuses and never a signal.
+//
+// Example:
+//
+//   auto addr = readbuf::SocketAddress::Parse("127.0.0.1:0");
+//   absl::StatusOr<readbuf::TcpListener> l = readbuf::TcpListener::bind(*addr);
+//   for (;;) {
+//     absl::StatusOr<readbuf::TcpStream> conn = co_await l->accept();
+//     if (!conn.ok()) break;
+//     readbuf::spawn(Echo(*std::move(conn)));
+//   }
+//
+// Thread safety: a socket object is used by one task at a time for reading
+// and one for writing, on one core. Destruction is allowed anywhere.
+
+#ifndef READBUF_IO_NET_H_
+#define READBUF_IO_NET_H_
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <span>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "io/address.h"
+#include "io/async_fd.h"
+#include "io/task.h"
+
+namespace readbuf {
+
+struct ListenOptions {
+  // listen() backlog. Default: 1024.
+  int backlog = 1024;
+  // SO_REUSEADDR (IP only). Default: true.
+  bool reuse_addr = true;
+  // SO_REUSEPORT, for one listener per core on the same port. Default: false.
+  bool reuse_port = false;
+};
+
+namespace io_internal {
+
+// The operations shared by TcpStream and UnixStream.
+class StreamSocket {
+ public:
+  // Reads up to buf.size() bytes; 0 means EOF (or an empty buf).
+  Task<absl::StatusOr<std::size_t>> read(std::span<std::byte> buf);
+  // Scatter read; 0 means EOF.
+  Task<absl::StatusOr<std::size_t>> readv(std::span<const iovec> iov);
+  // Writes some of `buf` (at least one byte unless buf is empty).
+  Task<absl::StatusOr<std::size_t>> write(std::span<const std::byte> buf);
+  // Writes all of `buf` or fails.
+  Task<absl::Status> write_all(std::span<const std::byte> buf);
+  // Gather write of some bytes.
+  Task<absl::StatusOr<std::size_t>> writev(std::span<const iovec> iov);
+
+  // shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR.
+  absl::Status shutdown(int how = SHUT_WR);
+  // Closes the socket. Idempotent. REQUIRES: no operation in progress.
+  void close() { fd_.close(); }
+  bool is_open() const { return fd_.valid(); }
+
+  absl::StatusOr<SocketAddress> local_addr() const;
+  absl::StatusOr<SocketAddress> peer_addr() const;
+
+  // The readiness layer, for adapters that issue their own syscalls.
+  AsyncFd& async_fd() { return fd_; }
+
+ protected:
+  StreamSocket() = default;
+  explicit StreamSocket(AsyncFd fd) : fd_(std::move(fd)) {}
+  StreamSocket(StreamSocket&&) = default;
+  StreamSocket& operator=(StreamSocket&&) = default;
+  ~StreamSocket() = default;
+
+  AsyncFd fd_;
+};
+
+// Non-blocking connect to `addr`.
+Task<absl::StatusOr<AsyncFd>> Connect(SocketAddress addr);
+
+class ListenerSocket {
+ public:
+  absl::StatusOr<SocketAddress> local_addr() const;
+  void close() { fd_.close(); }
+  AsyncFd& async_fd() { return fd_; }
+
+ protected:
+  ListenerSocket() = default;
+  explicit ListenerSocket(AsyncFd fd) : fd_(std::move(fd)) {}
+  ListenerSocket(ListenerSocket&&) = default;
+  ListenerSocket& operator=(ListenerSocket&&) = default;
+  ~ListenerSocket() = default;
+
+  static absl::StatusOr<AsyncFd> Bind(const SocketAddress& addr,
+                                      const ListenOptions& options);
+  Task<absl::StatusOr<AsyncFd>> AcceptFd();
+
+  AsyncFd fd_;
+};
+
+}  // namespace io_internal
+
+// TcpStream: a connected TCP socket.
+class TcpStream : public io_internal::StreamSocket {
+ public:
+  TcpStream() = default;
+  explicit TcpStream(AsyncFd fd) : StreamSocket(std::move(fd)) {}
+
+  // Connects to an IPv4/IPv6 address.
+  static Task<absl::StatusOr<TcpStream>> connect(SocketAddress addr);
+
+  // TCP_NODELAY.
+  absl::Status set_nodelay(bool on);
+};
+
+// TcpListener: a listening TCP socket.
+class TcpListener : public io_internal::ListenerSocket {
+ public:
+  TcpListener() = default;
+  // socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen. Port 0 picks a
+  // free port (see local_addr()).
+  static absl::StatusOr<TcpListener> bind(const SocketAddress& addr,
+                                          const ListenOptions& options = {});
+  // Waits for and accepts the next connection.
+  Task<absl::StatusOr<TcpStream>> accept();
+
+ private:
+  explicit TcpListener(AsyncFd fd) : ListenerSocket(std::move(fd)) {}
+};
+
+// UnixStream: a connected Unix-domain stream socket.
+class UnixStream : public io_internal::StreamSocket {
+ public:
+  UnixStream() = default;
+  explicit UnixStream(AsyncFd fd) : StreamSocket(std::move(fd)) {}
+  static Task<absl::StatusOr<UnixStream>> connect(SocketAddress addr);
+  // A connected pair (socketpair(AF_UNIX, SOCK_STREAM)).
+  static absl::StatusOr<std::pair<UnixStream, UnixStream>> Pair();
+};
+
+// UnixListener: a listening Unix-domain socket. The path is not unlinked.
+class UnixListener : public io_internal::ListenerSocket {
+ public:
+  UnixListener() = default;
+  static absl::StatusOr<UnixListener> bind(const SocketAddress& addr,
+                                           const ListenOptions& options = {});
+  Task<absl::StatusOr<UnixStream>> accept();
+
+ private:
+  explicit UnixListener(AsyncFd fd) : ListenerSocket(std::move(fd)) {}
+};
+
+}  // namespace readbuf
+
+#endif  // READBUF_IO_NET_H_

@@ -1,0 +1,204 @@
+// -----------------------------------------------------------------------------
+// File: io/pooled_ops.h
+// -----------------------------------------------------------------------------
+//
+// Deferred reads, end to end: memory is taken from the calling core's
+// BufferPool only after the source is readable, and given back as soon as
+// the data is consumed, so a connection waiting for data holds none.
+//
+//   pooled_read(stream, max)              -> PoolBytes, exactly the bytes read,
+//                                            in the pool block the kernel wrote
+//                                            (no copy); nullopt at EOF
+//   pooled_read_callback(stream, max, fn) -> fn sees the bytes as a borrowed
+//                                            span; the block goes back to the
+//                                            pool when fn returns (no heap
+//                                            allocation in steady state)
+//   pooled_copy(src, dst)                 -> every byte of src written to dst;
+//                                            splice(2) through a pipe when both
+//                                            are plain fds (no user-space copy),
+//                                            else pool blocks and partial-write
+//                                            handling; returns the byte count
+//
+// Example:
+//
+//   absl::StatusOr<std::optional<readbuf::PoolBytes>> bytes =
+//       co_await readbuf::pooled_read(conn, 64 * 1024);
+//   if (bytes.ok() && *bytes) Handle((*bytes)->span());
+
+#ifndef READBUF_IO_POOLED_OPS_H_
+#define READBUF_IO_POOLED_OPS_H_
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "buf/pool_bytes.h"
+#include "buf/pooled.h"
+#include "io/read_into.h"
+#include "io/task.h"
+#include "io/writer_concepts.h"
+
+namespace readbuf {
+
+namespace io_internal {
+
+// A Pooled buffer whose blocks are at most `max` bytes.
+inline Pooled PooledUpTo(size_t max) {
+  return max == 0 ? Pooled() : Pooled(max);
+}
+
+}  // namespace io_internal
+
+// Waits for data on `stream`, then reads at most `max` bytes (0 = the
+// adaptive default, up to 128 KiB) into a block from this core's pool.
+// Returns exactly the bytes read, owning the block; nullopt at EOF.
+// Errors: as read_into (e.g. ResourceExhausted when the pool's cap is hit).
+// REQUIRES: on the stream's core; `stream` outlives the Task.
+template <HasAsyncFd S>
+Task<absl::StatusOr<std::optional<PoolBytes>>> pooled_read(S& stream, size_t max = 0) {
+  Pooled buf = io_internal::PooledUpTo(max);
+  absl::StatusOr<size_t> n = co_await read_into(stream, buf, max);
+  if (!n.ok()) co_return n.status();
+  if (*n == 0) co_return std::nullopt;
+  co_return std::optional<PoolBytes>(buf.take_filled());
+}
+
+// Waits for data, reads at most `max` bytes into a pool block, and calls
+// `fn(std::span<const std::byte>)` with them. The block returns to the pool
+// when fn returns. Returns the bytes passed to fn; 0 at EOF (fn not called).
+// `fn` must not keep the span.
+template <HasAsyncFd S, class Fn>
+Task<absl::StatusOr<size_t>> pooled_read_callback(S& stream, size_t max, Fn fn) {
+  Pooled buf = io_internal::PooledUpTo(max);
+  absl::StatusOr<size_t> n = co_await read_into(stream, buf, max);
+  if (!n.ok() || *n == 0) co_return n;
+  fn(buf.filled());
+  buf.clear();
+  buf.release_idle();
+  co_return n;
+}
+
+struct PooledCopyOptions {
+  // Use splice(2) when both ends expose an fd. Default: true.
+  bool allow_splice = true;
+  // Largest read (pool block) per step. Default: 64 KiB.
+  size_t max_chunk = 64 * 1024;
+};
+
+namespace io_internal {
+
+// splice(2) src -> pipe -> dst, all non-blocking, waiting on readiness.
+// Returns bytes moved, or nullopt (with nothing moved) when the kernel
+// refuses splice for these fds (EINVAL), so the caller can fall back.
+template <HasAsyncFd Src, HasAsyncFd Dst>
+Task<absl::StatusOr<std::optional<uint64_t>>> SpliceCopy(Src& src, Dst& dst, size_t chunk) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    co_return absl::ErrnoToStatus(errno, "pipe2 (for splice)");
+  }
+  const absl::Cleanup close_pipe = [&] {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+  };
+  AsyncFd& in = src.async_fd();
+  AsyncFd& out = dst.async_fd();
+  uint64_t total = 0;
+  for (;;) {
+    // Fill the pipe from the source.
+    ssize_t got;
+    for (;;) {
+      got = ::splice(in.fd(), nullptr, pipe_fds[1], nullptr, chunk,
+                     SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      if (got >= 0) break;
+      if (errno == EINTR) continue;
+      if (errno == EINVAL && total == 0) co_return std::nullopt;  // not spliceable
+      if (errno != EAGAIN) {
+        co_return absl::ErrnoToStatus(errno, absl::StrCat("splice(fd=", in.fd(), " -> pipe)"));
+      }
+      in.mark_not_readable();
+      absl::Status ready = co_await in.readable();
+      if (!ready.ok()) co_return ready;
+    }
+    if (got == 0) co_return std::optional<uint64_t>(total);  // EOF
+    // Drain the pipe into the destination.
+    size_t left = static_cast<size_t>(got);
+    while (left != 0) {
+      const ssize_t put = ::splice(pipe_fds[0], nullptr, out.fd(), nullptr, left,
+                                   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      if (put > 0) {
+        left -= static_cast<size_t>(put);
+        total += static_cast<uint64_t>(put);
+        continue;
+      }
+      if (put < 0 && errno == EINTR) continue;
+      if (put < 0 && errno == EAGAIN) {
+        out.mark_not_writable();
+        absl::Status ready = co_await out.writable();
+        if (!ready.ok()) co_return ready;
+        continue;
+      }
+      co_return absl::ErrnoToStatus(put < 0 ? errno : EPIPE,
+                                    absl::StrCat("splice(pipe -> fd=", out.fd(), ")"));
+    }
+  }
+}
+
+}  // namespace io_internal
+
+// Copies everything `src` delivers until EOF into `dst`; returns the bytes
+// copied. With plain fds on both sides (sockets, pipes) it uses splice(2):
+// the bytes never enter user space. Otherwise each step waits for data,
+// reads into a pool block (nothing held while waiting), and writes the block
+// out completely -- partial writes and back-pressure included -- before the
+// next read, so no byte is lost or duplicated. `dst` is not closed.
+// Errors: the first read or write error; bytes copied before it are gone to
+// dst (the count is in the message).
+// REQUIRES: on the core of both streams; both outlive the Task.
+template <HasAsyncFd Src, class Dst>
+  requires AsyncSpanWriter<Dst>
+Task<absl::StatusOr<uint64_t>> pooled_copy(Src& src, Dst& dst, PooledCopyOptions options = {}) {
+  if constexpr (HasAsyncFd<Dst>) {
+    if (options.allow_splice) {
+      absl::StatusOr<std::optional<uint64_t>> spliced =
+          co_await io_internal::SpliceCopy(src, dst, options.max_chunk);
+      if (!spliced.ok()) co_return spliced.status();
+      if (spliced->has_value()) co_return **spliced;
+    }
+  }
+  Pooled buf(options.max_chunk);
+  uint64_t total = 0;
+  for (;;) {
+    absl::StatusOr<size_t> n = co_await read_into(src, buf, options.max_chunk);
+    if (!n.ok()) {
+      co_return absl::Status(n.status().code(),
+                             absl::StrCat(n.status().message(), " (after ", total, " bytes copied)"));
+    }
+    if (*n == 0) co_return total;
+    std::span<const std::byte> pending = buf.filled();
+    while (!pending.empty()) {
+      absl::StatusOr<size_t> w = co_await dst.write(pending);
+      if (!w.ok()) {
+        co_return absl::Status(w.status().code(), absl::StrCat(w.status().message(), " (after ",
+                                                                total, " bytes copied)"));
+      }
+      if (*w == 0) co_return absl::InternalError("pooled_copy: writer accepted 0 bytes");
+      pending = pending.subspan(*w);
+      total += *w;
+    }
+    buf.clear();
+  }
+}
+
+}  // namespace readbuf
+
+#endif  // READBUF_IO_POOLED_OPS_H_

@@ -1,0 +1,201 @@
+// -----------------------------------------------------------------------------
+// File: io/read_into.h
+// -----------------------------------------------------------------------------
+//
+// One read into any ReadBuf policy from a non-blocking fd on a reactor core,
+// in the order that lets a deferring policy (Pooled) hold no memory while a
+// connection is idle: *wait for readiness first*, then ask the buffer for
+// memory (read_buf_traits<B>::prepare), then read without blocking, then give
+// the buffer its feedback (record_read). The same coroutine serves Zeroed,
+// Uninit, Vectored, Dyn and Pooled; only the template argument changes. No
+// copy is made: the kernel writes straight into the policy's memory (readv(2)
+// for a vectored buffer).
+//
+// write_filled() is the other half of an echo: it writes every filled byte,
+// using writev(2) across a vectored buffer's segments.
+//
+// Example:
+//
+//   template <class Policy>
+//   readbuf::Task<absl::Status> Echo(readbuf::TcpStream conn) {
+//     Policy buf;
+//     for (;;) {
+//       absl::StatusOr<size_t> n = co_await readbuf::read_into(conn, buf);
+//       if (!n.ok()) co_return n.status();
+//       if (*n == 0) co_return absl::OkStatus();  // EOF
+//       if (absl::Status s = co_await readbuf::write_filled(conn, buf); !s.ok()) co_return s;
+//       buf.clear();
+//     }
+//   }
+
+#ifndef READBUF_IO_READ_INTO_H_
+#define READBUF_IO_READ_INTO_H_
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <span>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "buf/internal/read_guard.h"
+#include "buf/read_buf.h"
+#include "io/async_fd.h"
+#include "io/io_status.h"
+#include "io/task.h"
+
+namespace readbuf {
+
+// A stream that exposes its readiness layer (TcpStream, UnixStream, ...).
+template <class S>
+concept HasAsyncFd = requires(S& s) {
+  { s.async_fd() } -> std::same_as<AsyncFd&>;
+};
+
+namespace io_internal {
+
+// The free space `buf` offers for one read, as iovecs; at most `max` bytes
+// in total when max != 0. Returns the iovec count and sets `offered`.
+template <ReadBuf B>
+size_t UnfilledIovecs(B& buf, size_t max, std::span<iovec> out, size_t& offered) {
+  size_t count = 0;
+  if constexpr (VectoredReadBuf<B>) {
+    count = buf.unfilled_iovecs(out);
+  } else {
+    UninitSpan dst = buf.unfilled();
+    if (!dst.empty() && !out.empty()) {
+      out[0] = dst.as_iovec();
+      count = 1;
+    }
+  }
+  offered = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (max != 0 && offered + out[i].iov_len > max) {
+      out[i].iov_len = max - offered;
+      offered = max;
+      return out[i].iov_len == 0 ? i : i + 1;
+    }
+    offered += out[i].iov_len;
+  }
+  return count;
+}
+
+}  // namespace io_internal
+
+// One non-blocking read into `buf` from `fd`, without waiting: prepares the
+// buffer (a deferring one takes memory now), reads once into its unfilled
+// space (at most `max` bytes if max != 0), advances it, and records the
+// read for adaptive sizing. Returns the bytes read (0 = EOF), or
+// WouldBlockError() when nothing is there yet (the fd is then marked not
+// readable). A short read marks the fd drained, so the next read_into waits
+// for an edge instead of spending a syscall to learn EAGAIN.
+// Not a coroutine: nothing here lives in a suspended frame.
+// Errors: as read_into.
+template <ReadBuf B>
+absl::StatusOr<size_t> try_read_into(AsyncFd& fd, B& buf, size_t max = 0) {
+  if (absl::Status s = read_buf_traits<B>::prepare(buf, max); !s.ok()) return s;
+  std::array<iovec, 16> iov;
+  size_t offered = 0;
+  const size_t count = io_internal::UnfilledIovecs(buf, max, iov, offered);
+  if (count == 0) {
+    return absl::FailedPreconditionError(
+        "read_into: the buffer has no free space (clear() it or give a larger one)");
+  }
+  buf_internal::ReadGuard guard(buf);
+  ssize_t n;
+  do {
+    n = count == 1 ? ::read(fd.fd(), iov[0].iov_base, iov[0].iov_len)
+                   : ::readv(fd.fd(), iov.data(), static_cast<int>(count));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    fd.mark_not_readable();
+    return WouldBlockError();
+  }
+  if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read(fd=", fd.fd(), ")"));
+  const auto got = static_cast<size_t>(n);
+  buf.advance(got);
+  guard.Verify(got);
+  read_buf_traits<B>::record_read(buf, got, offered);
+  if (got < offered) fd.mark_drained();
+  return got;
+}
+
+// Waits until `fd` is readable, then try_read_into(). Returns the bytes
+// read; 0 means EOF. Before each wait, a deferring buffer with nothing filled
+// gives its memory back (read_buf_traits<B>::release_idle), so an idle
+// connection holds none.
+// REQUIRES: on the reactor core that owns `fd`; no other read in progress on
+// it; `buf` outlives the returned Task.
+// Errors: the buffer's prepare() error (e.g. ResourceExhausted from a capped
+// pool); FailedPrecondition if the buffer has no free space; the read's errno
+// (ECONNRESET, ...) as absl::ErrnoToStatus naming "read(fd=N)"; readiness
+// errors. EINTR is retried; EAGAIN waits for the next edge.
+template <ReadBuf B>
+Task<absl::StatusOr<size_t>> read_into(AsyncFd& fd, B& buf, size_t max = 0) {
+  for (;;) {
+    if (!fd.is_readable()) {
+      read_buf_traits<B>::release_idle(buf);
+      absl::Status ready = co_await fd.readable();
+      if (!ready.ok()) co_return ready;
+    }
+    absl::StatusOr<size_t> n = try_read_into(fd, buf, max);
+    if (!n.ok() && IsWouldBlock(n.status())) continue;
+    co_return n;
+  }
+}
+
+template <ReadBuf B, HasAsyncFd S>
+Task<absl::StatusOr<size_t>> read_into(S& stream, B& buf, size_t max = 0) {
+  return read_into(stream.async_fd(), buf, max);
+}
+
+// Writes every filled byte of `buf` to `stream` (which must have write_all
+// and, for vectored buffers, writev), looping over short writes. `buf` is
+// not changed; clear() it afterwards.
+// REQUIRES: `buf` and `stream` outlive the returned Task.
+template <ReadBuf B, class S>
+Task<absl::Status> write_filled(S& stream, const B& buf) {
+  if constexpr (VectoredReadBuf<B>) {
+    std::array<iovec, 16> iov;
+    size_t count = 0;
+    for (size_t i = 0; i < buf.segment_count(); ++i) {
+      std::span<const std::byte> seg = buf.filled_segment(i);
+      if (seg.empty()) continue;
+      if (count == iov.size()) {  // more segments than one writev: flush
+        for (size_t j = 0; j < count; ++j) {
+          absl::Status s = co_await stream.write_all(std::span<const std::byte>(
+              static_cast<const std::byte*>(iov[j].iov_base), iov[j].iov_len));
+          if (!s.ok()) co_return s;
+        }
+        count = 0;
+      }
+      iov[count++] = iovec{const_cast<std::byte*>(seg.data()), seg.size()};
+    }
+    size_t first = 0;
+    while (first < count) {
+      absl::StatusOr<size_t> n =
+          co_await stream.writev(std::span<const iovec>(iov.data() + first, count - first));
+      if (!n.ok()) co_return n.status();
+      size_t left = *n;
+      while (left != 0 && first < count) {
+        const size_t step = std::min(left, iov[first].iov_len);
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + step;
+        iov[first].iov_len -= step;
+        left -= step;
+        if (iov[first].iov_len == 0) ++first;
+      }
+    }
+    co_return absl::OkStatus();
+  } else {
+    co_return co_await stream.write_all(buf.filled());
+  }
+}
+
+}  // namespace readbuf
+
+#endif  // READBUF_IO_READ_INTO_H_

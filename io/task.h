@@ -1,0 +1,189 @@
+// -----------------------------------------------------------------------------
+// File: io/task.h
+// -----------------------------------------------------------------------------
+//
+// Task<T> is readbuf's coroutine type. A Task is lazy: creating one runs
+// nothing; its body starts when it is `co_await`ed (or handed to
+// Runtime::spawn / spawn). Awaiting a Task transfers control symmetrically, so
+// deep chains of awaits do not grow the stack. Exceptions are not part of the
+// model: results are values (typically absl::Status / absl::StatusOr<T>), and
+// an exception escaping a Task body terminates the program.
+//
+// Frames come from a per-core size-class freelist when created on a reactor
+// core (see io/internal/frame_allocator.h), and from the global allocator
+// elsewhere. A Task must run on a reactor core (spawn it, or block_on it).
+//
+// Example:
+//
+//   readbuf::Task<int> Add(int a, int b) { co_return a + b; }
+//   readbuf::Task<void> Caller() {
+//     int x = co_await Add(1, 2);
+//     ...
+//   }
+//
+// Thread safety: a Task is a move-only handle; one thread uses it at a time.
+
+#ifndef READBUF_IO_TASK_H_
+#define READBUF_IO_TASK_H_
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "buf/internal/check.h"
+#include "io/internal/core.h"
+#include "io/internal/frame_allocator.h"
+
+namespace readbuf {
+
+template <typename T = void>
+class Task;
+
+namespace io_internal {
+
+struct TaskAccess;
+
+class TaskPromiseBase {
+ public:
+  static void* operator new(std::size_t size) { return AllocateFrame(size); }
+  static void operator delete(void* p) noexcept { FreeFrame(p); }
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+
+  struct FinalAwaiter {
+    bool await_ready() noexcept { return false; }
+    template <typename Promise>
+    std::coroutine_handle<> await_suspend(
+        std::coroutine_handle<Promise> h) noexcept {
+      TaskPromiseBase& p = h.promise();
+      if (ShouldBounceTransfer()) {
+        BounceTo(&p.bounce_, p.continuation_);
+        return std::noop_coroutine();
+      }
+      return p.continuation_;
+    }
+    void await_resume() noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+
+  void unhandled_exception() noexcept { std::terminate(); }
+
+  std::coroutine_handle<> continuation_;
+  // Used when a transfer is routed through the run queue (see
+  // ShouldBounceTransfer in io/internal/core.h).
+  RunNode bounce_;
+};
+
+template <typename T>
+class TaskPromise : public TaskPromiseBase {
+ public:
+  Task<T> get_return_object() noexcept;
+  template <typename U = T>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    value_.emplace(std::forward<U>(v));
+  }
+  T TakeResult() {
+    READBUF_DCHECK(value_.has_value(), "Task finished without a value");
+    return std::move(*value_);
+  }
+
+ private:
+  std::optional<T> value_;
+};
+
+template <>
+class TaskPromise<void> : public TaskPromiseBase {
+ public:
+  Task<void> get_return_object() noexcept;
+  void return_void() noexcept {}
+  void TakeResult() noexcept {}
+};
+
+}  // namespace io_internal
+
+// Task<T>
+//
+// A lazily started coroutine producing a T. Awaiting it (only once, as an
+// rvalue: `co_await std::move(task)` or `co_await MakeTask()`) runs it to
+// completion and yields its result. Destroying an unstarted or finished Task
+// frees its frame.
+template <typename T>
+class [[nodiscard]] Task {
+ public:
+  using promise_type = io_internal::TaskPromise<T>;
+  using value_type = T;
+
+  Task() noexcept = default;
+  Task(Task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      h_ = std::exchange(other.h_, {});
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { Reset(); }
+
+  // True if this Task holds a coroutine (not default-constructed or moved).
+  bool valid() const noexcept { return static_cast<bool>(h_); }
+
+  class Awaiter {
+   public:
+    explicit Awaiter(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+    bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(
+        std::coroutine_handle<> caller) noexcept {
+      h_.promise().continuation_ = caller;
+      if (io_internal::ShouldBounceTransfer()) {
+        io_internal::BounceTo(&h_.promise().bounce_, h_);
+        return std::noop_coroutine();
+      }
+      return h_;
+    }
+    T await_resume() { return h_.promise().TakeResult(); }
+
+   private:
+    std::coroutine_handle<promise_type> h_;
+  };
+
+  // REQUIRES: valid(); the Task has not been started.
+  Awaiter operator co_await() && noexcept {
+    READBUF_CHECK(h_, "co_await on an empty Task");
+    return Awaiter(h_);
+  }
+
+ private:
+  friend class io_internal::TaskPromise<T>;
+  friend struct io_internal::TaskAccess;
+  explicit Task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+  void Reset() noexcept {
+    if (h_) std::exchange(h_, {}).destroy();
+  }
+
+  std::coroutine_handle<promise_type> h_;
+};
+
+// Implementation details follow.
+
+namespace io_internal {
+
+template <typename T>
+Task<T> TaskPromise<T>::get_return_object() noexcept {
+  return Task<T>(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
+}
+
+inline Task<void> TaskPromise<void>::get_return_object() noexcept {
+  return Task<void>(
+      std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+}
+
+}  // namespace io_internal
+}  // namespace readbuf
+
+#endif  // READBUF_IO_TASK_H_

@@ -1,0 +1,102 @@
+#include "io/async_mutex.h"
+
+#include <chrono>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "io/runtime.h"
+#include "io/task.h"
+#include "io/timer.h"
+#include "tests/io/io_test_util.h"
+
+namespace readbuf {
+namespace {
+
+class AsyncMutexTest : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  RuntimeOptions Options(int cores = 2) {
+    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
+  }
+};
+
+struct Counter {
+  long value = 0;  // deliberately not atomic: the AsyncMutex protects it
+  bool inside = false;
+  int overlaps = 0;
+};
+
+Task<void> Increment(AsyncMutex<Counter>* m, int times) {
+  for (int i = 0; i < times; ++i) {
+    auto g = co_await m->lock();
+    if (g->inside) ++g->overlaps;
+    g->inside = true;
+    long v = g->value;
+    if (i % 8 == 0) co_await yield_now();  // hold the lock across a suspension
+    g->value = v + 1;
+    g->inside = false;
+  }
+}
+
+TEST_P(AsyncMutexTest, MutualExclusionAcrossCores) {
+  Runtime rt(Options());
+  AsyncMutex<Counter> m;
+  std::vector<JoinHandle<void>> hs;
+  for (int i = 0; i < 8; ++i) hs.push_back(rt.spawn_on(i % 2, Increment(&m, 500)));
+  for (auto& h : hs) ASSERT_TRUE(h.BlockingJoin().ok());
+  auto g = m.try_lock();
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ((*g)->value, 8 * 500);
+  EXPECT_EQ((*g)->overlaps, 0);
+}
+
+TEST(AsyncMutexBasicsTest, TryLockAndGuardRelease) {
+  AsyncMutex<int> m(5);
+  auto g = m.try_lock();
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(**g, 5);
+  EXPECT_TRUE(m.is_locked());
+  EXPECT_FALSE(m.try_lock().has_value());
+  g->unlock();
+  EXPECT_FALSE(g->owns_lock());
+  EXPECT_FALSE(m.is_locked());
+  auto g2 = m.try_lock();
+  ASSERT_TRUE(g2.has_value());
+  auto g3 = std::move(*g2);
+  EXPECT_TRUE(m.is_locked());
+}
+
+Task<int> LockAndRead(AsyncMutex<int>* m) {
+  auto g = co_await m->lock();
+  co_return *g;
+}
+
+TEST_P(AsyncMutexTest, CancelledWaiterDoesNotWedgeTheMutex) {
+  Runtime rt(Options());
+  AsyncMutex<int> m(42);
+  for (int round = 0; round < 30; ++round) {
+    auto g = m.try_lock();
+    ASSERT_TRUE(g.has_value());
+    JoinHandle<int> doomed = rt.spawn_on(round % 2, LockAndRead(&m));
+    JoinHandle<int> survivor = rt.spawn_on(1 - round % 2, LockAndRead(&m));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    doomed.cancel();
+    g->unlock();  // races with the cancellation
+    absl::StatusOr<int> s = survivor.BlockingJoin();
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(*s, 42);
+    absl::StatusOr<int> d = doomed.BlockingJoin();
+    EXPECT_TRUE(d.ok() || d.status().code() == absl::StatusCode::kCancelled);
+  }
+  EXPECT_FALSE(m.is_locked());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AsyncMutexTest,
+                         ::testing::ValuesIn(testing_io::AllBackends()),
+                         testing_io::BackendName);
+
+}  // namespace
+}  // namespace readbuf
