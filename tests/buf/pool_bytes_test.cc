@@ -13,29 +13,12 @@
 
 #include "buf/buffer_pool.h"
 #include "gtest/gtest.h"
+#include "tests/testing/event.h"
 
 namespace readbuf {
 namespace {
 
-// A one-shot event. (absl::Notification lives in the uninstrumented system
-// Abseil, so TSan would not see its synchronisation.)
-class Event {
- public:
-  void Notify() {
-    std::lock_guard<std::mutex> lock(mu_);
-    notified_ = true;
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return notified_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool notified_ = false;
-};
+using ::readbuf::testing::Event;
 
 
 PoolBlock MustAcquire(BufferPool& pool, std::size_t size) {
