@@ -62,6 +62,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
+#include "buf/internal/read_guard.h"
 #include "buf/borrowed_read_buf.h"
 #include "buf/dyn.h"
 #include "buf/internal/check.h"
@@ -284,7 +285,7 @@ class AnyReader {
   }
 
   absl::StatusOr<size_t> GuardedReadBuf(void* r, DynRef& b) {
-    adapters_internal::BufGuard<DynRef> guard(b);
+    buf_internal::ReadGuard<DynRef> guard(b);
     absl::StatusOr<size_t> n = vtable_->read_buf(r, b);
     if (n.ok()) guard.Verify(*n);
     return n;

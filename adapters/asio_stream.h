@@ -50,6 +50,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
+#include "buf/internal/read_guard.h"
 #include "adapters/internal/asio_info.h"
 #include "asio.hpp"
 #include "buf/borrowed_read_buf.h"
@@ -261,7 +262,7 @@ class AsioReadStream : public adapters_internal::AsioReadStreamInfo {
           r.readv(iov), adapters_internal::TotalSize(iov), "readv");
     } else if constexpr (BufReader<InnerReader>) {
       BorrowedReadBuf b(UninitSpan(iov[0].iov_base, iov[0].iov_len));
-      adapters_internal::BufGuard<BorrowedReadBuf> guard(b);
+      buf_internal::ReadGuard<BorrowedReadBuf> guard(b);
       absl::StatusOr<size_t> n = adapters_internal::CallReadBuf(r, b);
       if (n.ok()) guard.Verify(*n);
       return n;

@@ -39,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "adapters/buf_to_owned.h"
 #include "adapters/internal/adapter_util.h"
+#include "buf/internal/read_guard.h"
 #include "buf/borrowed_read_buf.h"
 #include "buf/buffer_pool.h"
 #include "buf/pool_bytes.h"
@@ -94,7 +95,7 @@ class AsyncReadyToOwnedReader {
       absl::StatusOr<PoolBlock> block = pool.Acquire(want);  // only now
       if (!block.ok()) co_return block.status();
       BorrowedReadBuf buf(UninitSpan(block->data(), want));
-      adapters_internal::BufGuard<BorrowedReadBuf> guard(buf);
+      buf_internal::ReadGuard<BorrowedReadBuf> guard(buf);
       absl::StatusOr<size_t> n = adapters_internal::CallTryRead(inner(), buf);
       if (!n.ok() && IsWouldBlock(n.status())) continue;  // block released
       if (!n.ok()) co_return n.status();

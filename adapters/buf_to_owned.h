@@ -38,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
+#include "buf/internal/read_guard.h"
 #include "buf/borrowed_read_buf.h"
 #include "buf/buffer_pool.h"
 #include "buf/pool_bytes.h"
@@ -98,7 +99,7 @@ class BufToOwnedReader {
     absl::StatusOr<PoolBlock> block = pool.Acquire(want);
     if (!block.ok()) return block.status();
     BorrowedReadBuf buf(UninitSpan(block->data(), want));
-    adapters_internal::BufGuard<BorrowedReadBuf> guard(buf);
+    buf_internal::ReadGuard<BorrowedReadBuf> guard(buf);
     absl::StatusOr<size_t> n;
     if constexpr (BufReader<InnerReader>) {
       n = adapters_internal::CallReadBuf(inner(), buf);

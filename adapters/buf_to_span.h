@@ -34,6 +34,7 @@
 
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
+#include "buf/internal/read_guard.h"
 #include "buf/borrowed_read_buf.h"
 #include "buf/pool_bytes.h"
 #include "buf/read_buf.h"
@@ -73,7 +74,7 @@ class BufToSpanReader {
   absl::StatusOr<size_t> read(std::span<std::byte> s) {
     if (s.empty()) return 0;
     BorrowedReadBuf b(s);
-    adapters_internal::BufGuard<BorrowedReadBuf> guard(b);
+    buf_internal::ReadGuard<BorrowedReadBuf> guard(b);
     absl::StatusOr<size_t> n = adapters_internal::CallReadBuf(inner(), b);
     if (n.ok()) guard.Verify(*n);
     return n;

@@ -42,6 +42,7 @@
 
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
+#include "buf/internal/read_guard.h"
 #include "buf/pool_bytes.h"
 #include "buf/read_buf.h"
 #include "io/reader_concepts.h"
@@ -86,7 +87,7 @@ class SpanToBufReader {
   absl::StatusOr<size_t> read_buf(B& b) {
     InnerReader& r = inner();
     if constexpr (BufReader<InnerReader>) {
-      adapters_internal::BufGuard<B> guard(b);
+      buf_internal::ReadGuard<B> guard(b);
       absl::StatusOr<size_t> n = adapters_internal::CallReadBuf(r, b);
       if (n.ok()) guard.Verify(*n);
       return n;

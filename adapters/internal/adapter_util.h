@@ -32,6 +32,7 @@
 #include "buf/borrowed_read_buf.h"
 #include "buf/dyn.h"
 #include "buf/internal/check.h"
+#include "buf/internal/read_guard.h"
 #include "buf/read_buf.h"
 #include "io/reader_concepts.h"
 
@@ -134,67 +135,6 @@ inline size_t TotalSize(std::span<const iovec> iov) {
   return total;
 }
 
-// BufGuard
-//
-// Wraps one call that fills `buf` (the adapter's or the inner reader's). In
-// debug builds Verify(reported) CHECKs that the buffer still has the same
-// capacity and memory and that it was advanced by exactly `reported` bytes:
-// the tokio #2827 guard. In release builds (NDEBUG) it compiles away.
-template <ReadBuf B>
-class BufGuard {
- public:
-  explicit BufGuard(B& buf)
-#ifndef NDEBUG
-      : buf_(buf),
-        start_(buf.unfilled().write_ptr()),
-        capacity_(buf.capacity()),
-        filled_(buf.filled_size())
-#endif
-  {
-    (void)buf;
-  }
-
-  void Verify(size_t reported) const {
-#ifndef NDEBUG
-    READBUF_CHECK(buf_.capacity() == capacity_,
-                  "inner reader changed the buffer's capacity (%zu -> %zu): "
-                  "it swapped or replaced the buffer",
-                  capacity_, buf_.capacity());
-    READBUF_CHECK(buf_.filled_size() == filled_ + reported,
-                  "inner reader reported %zu bytes but advanced the buffer by "
-                  "%zu",
-                  reported, buf_.filled_size() - filled_);
-    bool contiguous = ContiguousReadBuf<B>;
-    if constexpr (requires { buf_.capabilities(); }) {
-      contiguous = (buf_.capabilities() & kReadBufContiguous) != 0;
-    }
-    if constexpr (ContiguousReadBuf<B>) {
-      if (contiguous) {
-        READBUF_CHECK(static_cast<const void*>(buf_.filled().data() +
-                                               filled_) == start_,
-                      "inner reader swapped the buffer's memory");
-        return;
-      }
-    }
-    (void)contiguous;
-    if (buf_.filled_size() == filled_) {
-      READBUF_CHECK(buf_.unfilled().write_ptr() == start_,
-                    "inner reader swapped the buffer's memory");
-    }
-#else
-    (void)reported;
-#endif
-  }
-
- private:
-#ifndef NDEBUG
-  B& buf_;
-  void* start_;
-  size_t capacity_;
-  size_t filled_;
-#endif
-};
-
 // The result of an inner read that was given `offered` bytes: over-reporting
 // is a contract violation (CHECKed in debug builds, an Internal error in
 // release builds, so no byte past the region is ever claimed).
@@ -220,7 +160,7 @@ template <class R, ReadBuf B>
 absl::StatusOr<size_t> ReadOnceInto(R& r, B& b) {
   if constexpr (BufReader<R>) {
     if (b.unfilled().empty()) return 0;
-    BufGuard<B> guard(b);
+    buf_internal::ReadGuard<B> guard(b);
     absl::StatusOr<size_t> n = CallReadBuf(r, b);
     if (n.ok()) guard.Verify(*n);
     return n;
@@ -243,7 +183,7 @@ absl::StatusOr<size_t> ReadIntoRegion(R& r, UninitSpan region) {
   if (region.empty()) return 0;
   if constexpr (BufReader<R>) {
     BorrowedReadBuf b(region);
-    BufGuard<BorrowedReadBuf> guard(b);
+    buf_internal::ReadGuard<BorrowedReadBuf> guard(b);
     absl::StatusOr<size_t> n = CallReadBuf(r, b);
     if (n.ok()) guard.Verify(*n);
     return n;

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 
+#include "buf/dyn.h"
 #include "buf/internal/check.h"
 #include "buf/read_buf.h"
 
@@ -49,13 +50,21 @@ class ReadGuard {
     READBUF_CHECK(buf_.filled_size() == filled_ + reported,
                   "reader reported %zu bytes but advanced the buffer by %zu",
                   reported, buf_.filled_size() - filled_);
-    // (Dyn models both concepts; its contiguity is a run-time property, so
-    // vectored-capable types take the segment-agnostic check.)
-    if constexpr (ContiguousReadBuf<B> && !VectoredReadBuf<B>) {
-      READBUF_CHECK(static_cast<const void*>(buf_.filled().data() + filled_) ==
-                        start_,
-                    "reader swapped the buffer's memory");
-    } else if (buf_.filled_size() == filled_) {
+    // An erased buffer (Dyn, DynRef) models both concepts; whether it is
+    // contiguous is known only at run time.
+    bool contiguous = ContiguousReadBuf<B> && !VectoredReadBuf<B>;
+    if constexpr (requires { buf_.capabilities(); }) {
+      contiguous = (buf_.capabilities() & kReadBufContiguous) != 0;
+    }
+    if constexpr (ContiguousReadBuf<B>) {
+      if (contiguous) {
+        READBUF_CHECK(static_cast<const void*>(buf_.filled().data() + filled_) ==
+                          start_,
+                      "reader swapped the buffer's memory");
+        return;
+      }
+    }
+    if (buf_.filled_size() == filled_) {
       READBUF_CHECK(buf_.unfilled().write_ptr() == start_,
                     "reader swapped the buffer's memory");
     }

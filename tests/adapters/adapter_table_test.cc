@@ -23,7 +23,7 @@ std::string ReadReadme() {
   EXPECT_NE(srcdir, nullptr);
   EXPECT_NE(workspace, nullptr);
   if (srcdir == nullptr || workspace == nullptr) return "";
-  std::ifstream in(std::string(srcdir) + "/" + workspace + "/tests/adapters/root_readme.md");
+  std::ifstream in(std::string(srcdir) + "/" + workspace + "/README.md");
   EXPECT_TRUE(in.good()) << "README.md is not in the test's runfiles";
   std::stringstream contents;
   contents << in.rdbuf();
