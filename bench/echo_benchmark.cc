@@ -31,11 +31,11 @@
 #include "bench/harness/echo_suite.h"
 
 ABSL_FLAG(std::string, servers,
-          "readbuf-uninit-epoll,readbuf-pooled-epoll,readbuf-pooled-uring,"
+          "readbuf-uninit-epoll,readbuf-pooled-epoll,readbuf-pooled-uring,readbuf-ring-uring,"
           "asio-eager,asio-deferred,libuv",
           "Comma-separated servers: readbuf-<policy>-<backend> (policy: zeroed, "
-          "uninit, vectored, dyn, pooled; backend: epoll, uring), asio-eager, "
-          "asio-deferred, libuv.");
+          "uninit, vectored, dyn, pooled; backend: epoll, uring), readbuf-ring-uring "
+          "(io_uring provided-buffer ring), asio-eager, asio-deferred, libuv.");
 ABSL_FLAG(std::string, workloads, "pingpong-64B,pingpong-1KiB,stream-64KiB,idle",
           "Comma-separated workloads: pingpong-64B, pingpong-1KiB, stream-64KiB, idle.");
 ABSL_FLAG(double, duration, 3.0, "Seconds per ping-pong/stream run.");
@@ -57,7 +57,8 @@ std::string Runfile(const char* argv0, const std::string& path) {
   return path;
 }
 
-std::string Fmt(double v, const char* format) { return absl::StrFormat(format, v); }
+std::string Ratio(double v) { return absl::StrFormat("%.2fx", v); }
+std::string Fixed2(double v) { return absl::StrFormat("%.2f", v); }
 
 }  // namespace
 
@@ -77,6 +78,10 @@ int main(int argc, char** argv) {
        {"asio-deferred", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=deferred"}}},
       {"libuv", {"libuv", {Runfile(argv[0], "bench/peers/libuv_echo_server")}}},
   };
+  // The io_uring provided-buffer ring (pooled_read on a ring core).
+  known["readbuf-ring-uring"] = {"readbuf-ring-uring",
+                                 {Runfile(argv[0], "examples/echo_server"), "--policy=uring",
+                                  "--backend=uring", "--threads=1"}};
   for (const char* policy : {"zeroed", "uninit", "vectored", "dyn", "pooled"}) {
     for (const char* backend : {"epoll", "uring"}) {
       const std::string name = absl::StrCat("readbuf-", policy, "-", backend);
@@ -136,8 +141,8 @@ int main(int argc, char** argv) {
       for (const Measurement& m : rows) {
         std::printf("| %s | %d | %.0f B | %s | %s |\n", m.server.c_str(), m.connections,
                     *m.rss_bytes_per_connection,
-                    base ? Fmt(*m.rss_bytes_per_connection / *base->rss_bytes_per_connection,
-                               "%.3fx").c_str()
+                    base ? Ratio(*m.rss_bytes_per_connection / *base->rss_bytes_per_connection)
+                               .c_str()
                          : "",
                     m.note.c_str());
       }
@@ -149,9 +154,9 @@ int main(int argc, char** argv) {
       std::printf("| %s | %.0f | %.1f | %.1f | %.1f | %.2f | %s | %s | %s |\n", m.server.c_str(),
                   m.ops_per_second, m.mib_per_second, m.p50_us, m.p99_us,
                   m.server_cpu_us_per_op,
-                  m.syscalls_per_op ? Fmt(*m.syscalls_per_op, "%.2f").c_str() : "n/a",
+                  m.syscalls_per_op ? Fixed2(*m.syscalls_per_op).c_str() : "n/a",
                   base && base->server_cpu_us_per_op > 0
-                      ? Fmt(m.server_cpu_us_per_op / base->server_cpu_us_per_op, "%.2fx").c_str()
+                      ? Ratio(m.server_cpu_us_per_op / base->server_cpu_us_per_op).c_str()
                       : "",
                   m.note.c_str());
     }

@@ -43,6 +43,10 @@
 
 namespace readbuf {
 
+namespace io_internal {
+struct AsyncFdAccess;
+}  // namespace io_internal
+
 class AsyncFd {
  public:
   AsyncFd() = default;
@@ -114,6 +118,7 @@ class AsyncFd {
   void close();
 
  private:
+  friend struct io_internal::AsyncFdAccess;  // io/ring_read.h
   io_internal::FdState* fs_ = nullptr;
 };
 

@@ -107,6 +107,8 @@ class JoinHandle;
 
 namespace io_internal {
 template <typename T>
+class TaskState;
+template <typename T>
 JoinHandle<T> SpawnTask(Core* core, Task<T> task);
 }  // namespace io_internal
 
@@ -161,7 +163,7 @@ class [[nodiscard]] JoinHandle {
 
   struct DoneFn {
     io_internal::TaskStateBase* st;
-    bool operator()() const { return st->done_; }
+    bool operator()() const { return st->done(); }
   };
 
   class Awaiter {
@@ -202,7 +204,7 @@ class [[nodiscard]] JoinHandle {
 
   JoinResult<T> TakeResult() {
     std::lock_guard<std::mutex> l(st_->mu_);
-    READBUF_DCHECK(st_->done_, "result of an unfinished task");
+    READBUF_DCHECK(st_->done(), "result of an unfinished task");
     if (st_->cancelled_) return absl::CancelledError("task was cancelled");
     if constexpr (std::is_void_v<T>) {
       return absl::OkStatus();
@@ -295,21 +297,27 @@ inline io_internal::YieldAwaiter yield_now() { return {}; }
 
 namespace io_internal {
 
+// The control block of a spawned Task<T>: the task's result, once it is done.
 template <typename T>
-RootCoroutine RunRoot(TaskState<T>* st, Task<T> task) {
-  if constexpr (std::is_void_v<T>) {
-    co_await std::move(task);
-  } else {
-    st->value_.emplace(co_await std::move(task));
+class TaskState final : public TaskStateBase {
+ public:
+  void TakeRootResult() override {
+    value_.emplace(std::coroutine_handle<TaskPromise<T>>::from_address(
+                       root_.address())
+                       .promise()
+                       .TakeResult());
   }
-}
+  std::optional<T> value_;  // written on-core before done_
+};
+template <>
+class TaskState<void> final : public TaskStateBase {};
 
 template <typename T>
 JoinHandle<T> SpawnTask(Core* core, Task<T> task) {
   READBUF_CHECK(task.valid(), "spawning an empty Task");
   auto* st = new TaskState<T>();  // one reference, handed to the core
   st->Ref();                      // and one for the handle
-  SpawnOn(core, st, RunRoot<T>(st, std::move(task)));
+  SpawnOn(core, st, TaskAccess::Release(task));
   return JoinHandle<T>(st);
 }
 

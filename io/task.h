@@ -44,12 +44,12 @@ class Task;
 
 namespace io_internal {
 
-struct TaskAccess;
-
 class TaskPromiseBase {
  public:
   static void* operator new(std::size_t size) { return AllocateFrame(size); }
-  static void operator delete(void* p) noexcept { FreeFrame(p); }
+  static void operator delete(void* p, std::size_t size) noexcept {
+    FreeFrame(p, size);
+  }
 
   std::suspend_always initial_suspend() noexcept { return {}; }
 
@@ -59,8 +59,11 @@ class TaskPromiseBase {
     std::coroutine_handle<> await_suspend(
         std::coroutine_handle<Promise> h) noexcept {
       TaskPromiseBase& p = h.promise();
+      // A spawned task's outermost frame has no continuation: it stays
+      // suspended here until its core takes the result and destroys it.
+      if (!p.continuation_) return std::noop_coroutine();
       if (ShouldBounceTransfer()) {
-        BounceTo(&p.bounce_, p.continuation_);
+        BounceTo(p.continuation_);
         return std::noop_coroutine();
       }
       return p.continuation_;
@@ -71,10 +74,10 @@ class TaskPromiseBase {
 
   void unhandled_exception() noexcept { std::terminate(); }
 
+  // The awaiting frame; null for a spawned task's outermost frame. The only
+  // per-frame state: a transfer routed through the run queue uses its task's
+  // node (see ShouldBounceTransfer in io/internal/core.h).
   std::coroutine_handle<> continuation_;
-  // Used when a transfer is routed through the run queue (see
-  // ShouldBounceTransfer in io/internal/core.h).
-  RunNode bounce_;
 };
 
 template <typename T>
@@ -101,6 +104,15 @@ class TaskPromise<void> : public TaskPromiseBase {
   Task<void> get_return_object() noexcept;
   void return_void() noexcept {}
   void TakeResult() noexcept {}
+};
+
+// Lets the runtime take the coroutine out of a Task to run it as a spawned
+// task's outermost frame.
+struct TaskAccess {
+  template <typename T>
+  static std::coroutine_handle<TaskPromise<T>> Release(Task<T>& task) noexcept {
+    return std::exchange(task.h_, {});
+  }
 };
 
 }  // namespace io_internal
@@ -141,7 +153,7 @@ class [[nodiscard]] Task {
         std::coroutine_handle<> caller) noexcept {
       h_.promise().continuation_ = caller;
       if (io_internal::ShouldBounceTransfer()) {
-        io_internal::BounceTo(&h_.promise().bounce_, h_);
+        io_internal::BounceTo(h_);
         return std::noop_coroutine();
       }
       return h_;

@@ -26,6 +26,7 @@ namespace readbuf {
 namespace io_internal {
 
 struct FdState;
+class RecvRing;
 
 // Readiness bits reported to the sink.
 inline constexpr std::uint32_t kReadable = 1;
@@ -62,6 +63,15 @@ class Backend {
   // Wakes a Wait() in progress or the next one.
   // Thread safety: callable from any thread.
   virtual void Notify() = 0;
+
+  // The core's provided-buffer receive ring (io/internal/recv_ring.h), or
+  // null when the backend has none (epoll).
+  virtual RecvRing* recv_ring() { return nullptr; }
+
+  // Called once on the core's thread after its last task and after every fd
+  // was deregistered: waits for the terminal completion of every operation
+  // that may still write into user memory, then frees that memory.
+  virtual void Quiesce() {}
 };
 
 // Creates the epoll backend (epoll fd + eventfd doorbell).

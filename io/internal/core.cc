@@ -53,16 +53,18 @@ std::int64_t BootTimeNowNs() {
 Core* CurrentCore() { return tls_core; }
 
 bool ShouldBounceTransfer() noexcept {
-  if (tls_core == nullptr) return false;
+  if (tls_core == nullptr || tls_core->current_task() == nullptr) return false;
   if (++tls_transfer_depth <= kMaxTransferDepth) return false;
   tls_transfer_depth = 0;
   return true;
 }
 
-void BounceTo(RunNode* node, std::coroutine_handle<> h) noexcept {
-  node->h = h;
-  node->task = tls_core->current_task();
-  tls_core->Schedule(node);
+void BounceTo(std::coroutine_handle<> h) noexcept {
+  TaskStateBase* st = tls_core->current_task();
+  READBUF_DCHECK(st != nullptr, "bounced transfer outside a task");
+  st->start_.h = h;
+  st->start_.task = st;
+  tls_core->Schedule(&st->start_);
 }
 
 // ---------------------------------------------------------------------------
@@ -209,8 +211,9 @@ void TaskStateBase::RequestCancel() {
 }
 
 void TaskStateBase::BlockUntilDone() {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [this] { return done_; });
+  while (!done_.load(std::memory_order_acquire)) {
+    done_.wait(false, std::memory_order_acquire);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -285,10 +288,10 @@ void CloseFdState(FdState* fs) {
   }
 }
 
-void SpawnOn(Core* core, TaskStateBase* st, RootCoroutine root) {
+void SpawnOn(Core* core, TaskStateBase* st, std::coroutine_handle<> root) {
   st->core_ = core;
-  st->root_ = root.h;
-  st->start_.h = root.h;
+  st->root_ = root;
+  st->start_.h = root;
   st->start_.task = st;
   st->spawn_msg_.handler = &HandleSpawn;
   if (core == CurrentCore()) {
@@ -298,13 +301,13 @@ void SpawnOn(Core* core, TaskStateBase* st, RootCoroutine root) {
   if (core->Post(&st->spawn_msg_)) return;
   // The core has finished: complete as cancelled here, without running.
   st->root_ = {};
-  root.h.destroy();
+  root.destroy();
   {
     std::lock_guard<std::mutex> l(st->mu_);
-    st->done_ = true;
     st->cancelled_ = true;
+    st->done_.store(true, std::memory_order_release);
   }
-  st->cv_.notify_all();
+  st->done_.notify_all();
   st->Unref();
 }
 
@@ -382,6 +385,7 @@ void Core::Run(
   started(absl::OkStatus(), backend_->name(), note);
   Loop();
   CloseInboxAndOrphan();
+  backend_->Quiesce();
   tls_core = nullptr;
 }
 
@@ -519,6 +523,7 @@ void Core::Resume(RunNode* n) {
   n->h.resume();  // `n` may be gone after this.
   current_task_ = nullptr;
   if (st->root_.done()) {
+    st->TakeRootResult();
     std::exchange(st->root_, {}).destroy();
     FinishTask(st, /*cancelled=*/false);
   } else if (st->cancel_requested_.load(std::memory_order_acquire) &&
@@ -541,14 +546,14 @@ void Core::FinishTask(TaskStateBase* st, bool cancelled) {
   Waiter* woken = nullptr;  // singly linked through `next`
   {
     std::lock_guard<std::mutex> l(st->mu_);
-    st->done_ = true;
     st->cancelled_ = cancelled;
+    st->done_.store(true, std::memory_order_release);
     while (Waiter* w = st->joiners_.ClaimOne()) {
       w->next = woken;
       woken = w;
     }
   }
-  st->cv_.notify_all();
+  st->done_.notify_all();
   while (woken != nullptr) {
     Waiter* next = woken->next;
     woken->next = nullptr;

@@ -21,7 +21,6 @@
 #define READBUF_IO_INTERNAL_CORE_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <coroutine>
 #include <cstdint>
 #include <functional>
@@ -167,6 +166,11 @@ class WaitQueue {
 
 // ---------------------------------------------------------------------------
 // TaskStateBase: control block of a spawned task.
+//
+// The task's outermost frame is the spawned Task's own frame (root_): it runs
+// with no continuation and stays suspended at its final suspend point, where
+// the core takes the result (TakeRootResult) and destroys it. Nothing else is
+// allocated per task.
 // ---------------------------------------------------------------------------
 class TaskStateBase {
  public:
@@ -185,10 +189,7 @@ class TaskStateBase {
   void RequestCancel();
 
   // Any thread.
-  bool done() {
-    std::lock_guard<std::mutex> l(mu_);
-    return done_;
-  }
+  bool done() const { return done_.load(std::memory_order_acquire); }
   // Blocks the calling (non-core) thread until the task is done.
   void BlockUntilDone();
 
@@ -197,19 +198,25 @@ class TaskStateBase {
   void ReleaseWake();
   bool TryBeginDestroy();
 
+  // Moves the finished root frame's result into this block (on-core, before
+  // the frame is destroyed). REQUIRES: root_.done().
+  virtual void TakeRootResult() {}
+
   std::mutex mu_;
-  bool done_ = false;            // guarded by mu_
-  bool cancelled_ = false;       // guarded by mu_
-  WaitQueue joiners_;            // guarded by mu_
-  std::condition_variable cv_;   // for BlockUntilDone
+  WaitQueue joiners_;  // guarded by mu_
+  // Set once, under mu_; read without it by done() and BlockUntilDone(),
+  // which waits on it (std::atomic wait/notify: no condition variable).
+  std::atomic<bool> done_{false};
+  bool cancelled_ = false;  // guarded by mu_; written before done_
+  std::atomic<bool> cancel_requested_{false};
+  std::atomic<bool> cancel_posted_{false};
 
   Core* core_ = nullptr;
   std::coroutine_handle<> root_;
+  // Schedules the first resumption, then every bounced transfer (BounceTo).
   RunNode start_;
   MsgNode spawn_msg_;
   MsgNode cancel_msg_;
-  std::atomic<bool> cancel_requested_{false};
-  std::atomic<bool> cancel_posted_{false};
   TaskStateBase* live_prev_ = nullptr;  // core's live list, on-core only
   TaskStateBase* live_next_ = nullptr;
 
@@ -217,33 +224,6 @@ class TaskStateBase {
   static constexpr std::uint32_t kDestroying = 1u << 31;
   std::atomic<int> refs_{1};
   std::atomic<std::uint32_t> wake_state_{0};
-};
-
-template <typename T>
-class TaskState final : public TaskStateBase {
- public:
-  std::optional<T> value_;  // written on-core before done_
-};
-template <>
-class TaskState<void> final : public TaskStateBase {};
-
-// ---------------------------------------------------------------------------
-// RootCoroutine: the outermost frame of a spawned task.
-// ---------------------------------------------------------------------------
-struct RootCoroutine {
-  struct promise_type {
-    static void* operator new(std::size_t size) { return AllocateFrame(size); }
-    static void operator delete(void* p) noexcept { FreeFrame(p); }
-    RootCoroutine get_return_object() noexcept {
-      return RootCoroutine{
-          std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_always final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }
-  };
-  std::coroutine_handle<promise_type> h;
 };
 
 // ---------------------------------------------------------------------------
@@ -287,6 +267,7 @@ class Core final : private ReadinessSink {
   // Deregisters, closes and frees `fs` (owned by this core).
   void CloseOwned(FdState* fs);
   TaskStateBase* current_task() const { return current_task_; }
+  Backend* backend() const { return backend_.get(); }
   bool accepting() const { return accepting_; }
   std::uint64_t loop_iterations() const { return iterations_; }
 
@@ -347,10 +328,13 @@ Core* CurrentCore();
 // without suspending would then grow the stack without bound. Every transfer
 // counts against a per-thread depth that Core::Resume resets; past a limit
 // the transfer goes through the run queue instead, which unwinds the stack.
-// Off-core this always returns false.
+// Off-core, and on a core outside a task, this always returns false.
 bool ShouldBounceTransfer() noexcept;
-// Schedules `h` on the current core through `node`.
-void BounceTo(RunNode* node, std::coroutine_handle<> h) noexcept;
+// Schedules `h` on the current core through the current task's own run node
+// (TaskStateBase::start_). One node per task suffices: a task runs one frame
+// at a time, and the bouncing frame suspends until the node is resumed.
+// REQUIRES: ShouldBounceTransfer() returned true (so: on a core, in a task).
+void BounceTo(std::coroutine_handle<> h) noexcept;
 
 // Destroys a task's frames and completes it as cancelled (on-core).
 void DestroyTask(Core* core, TaskStateBase* st);
@@ -500,10 +484,13 @@ WaitAwaiter(std::mutex*, WaitQueue*, Ready, std::optional<std::int64_t>)
 // REQUIRES: no task is waiting on `fs`.
 void CloseFdState(FdState* fs);
 
-// Spawns `root` (already bound to `st`) onto `core`. Takes over the caller's
-// reference to `st` for the core. If the core no longer accepts work the task
-// is completed as cancelled.
-void SpawnOn(Core* core, TaskStateBase* st, RootCoroutine root);
+// Spawns the unstarted coroutine `root` as the task `st` onto `core`: the
+// core resumes it and, once it is done, calls st->TakeRootResult() and
+// destroys it. `root` must finish by suspending at its final suspend point
+// without resuming anything (a Task with no continuation does). Takes over
+// the caller's reference to `st` for the core. If the core no longer accepts
+// work the task is completed as cancelled.
+void SpawnOn(Core* core, TaskStateBase* st, std::coroutine_handle<> root);
 
 }  // namespace io_internal
 }  // namespace readbuf

@@ -14,37 +14,109 @@
 // The doorbell is an eventfd watched by a multishot poll. (IORING_OP_MSG_RING
 // from the sender's ring can replace it for core-to-core wakeups; plain
 // threads have no ring, so the eventfd stays as the general path.)
+//
+// Receiving through a provided-buffer ring (io/internal/recv_ring.h): the
+// backend is the core's RecvRing. The BufRing is registered lazily, on the
+// first Attach, as buffer group 0 (kernel >= 5.19; multishot recv needs 6.0:
+// checked with uname, and a recv that fails with EINVAL turns the ring off
+// for the core). Each attached connection owns at most one multishot recv
+// op slot; the slot, like a poll's, lives until its terminal CQE, and a
+// RecvConn detached by Deregister is freed only then, dropping the bytes it
+// still queued. Quiesce(), run by the core after its last task, cancels
+// nothing new (every fd is deregistered by then) but waits for the terminal
+// CQE of every recv before the ring's memory goes back to the pool.
 
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "buf/buffer_pool.h"
 #include "buf/internal/check.h"
+#include "buf/pool_bytes.h"
 #include "io/internal/backend.h"
+#include "io/internal/buf_ring.h"
 #include "io/internal/core.h"
+#include "io/internal/recv_ring.h"
 
 namespace readbuf {
 namespace io_internal {
+
+// Per-connection receive state (see recv_ring.h).
+struct RecvConn {
+  enum class End : std::uint8_t {
+    kNone,         // the next Take may arm a recv
+    kNoBufs,       // ended by ENOBUFS: one readiness read, then re-arm
+    kEof,          // sticky
+    kError,        // `error` is reported by the next Take
+    kUnsupported,  // multishot recv refused: readiness reads from now on
+  };
+  explicit RecvConn(FdState* f) : fs(f) {}
+  FdState* fs;  // null once the fd is deregistered
+  RunNode* waiter = nullptr;
+  std::uint32_t op = 0;  // recv op slot while `armed`
+  bool armed = false;
+  bool cancel_sent = false;
+  End end = End::kNone;
+  absl::Status error;
+  std::vector<PoolBytes> queue;  // [head, size) not yet read
+  std::size_t head = 0;
+};
+
 namespace {
+
+std::mutex default_options_mu;
+RecvRingOptions& DefaultOptionsLocked() {
+  static RecvRingOptions* options = new RecvRingOptions();
+  return *options;
+}
+
+bool EnvDisablesRing() {
+  const char* v = std::getenv("READBUF_RECV_RING");
+  if (v == nullptr) return false;
+  const std::string s(v);
+  return s == "0" || s == "off" || s == "false" || s == "no";
+}
+
+// Multishot recv needs Linux 6.0.
+bool KernelHasMultishotRecv() {
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  int major = 0;
+  int minor = 0;
+  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 6 || (major == 6 && minor >= 0);
+}
+
+class NullSink final : public ReadinessSink {
+ public:
+  void OnReadiness(FdState*, std::uint32_t) override {}
+};
 
 constexpr std::uint64_t kDoorbellData = ~std::uint64_t{0};
 constexpr std::uint64_t kIgnoreData = ~std::uint64_t{0} - 1;
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP;
 constexpr unsigned kRingEntries = 1024;
 
-class UringBackend final : public Backend {
+class UringBackend final : public Backend, public RecvRing {
  public:
   UringBackend(int evfd, std::size_t n_slots) : evfd_(evfd), slots_(n_slots) {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
@@ -54,6 +126,10 @@ class UringBackend final : public Backend {
   }
 
   ~UringBackend() override {
+    // Quiesce() (on the core thread) normally freed the ring. If recvs were
+    // still in flight then, the kernel may write into the buffers until the
+    // ring is torn down: keep that memory.
+    if (buf_ring_ != nullptr) (void)buf_ring_.release();
     if (ring_ready_) io_uring_queue_exit(&ring_);
     ::close(evfd_);
   }
@@ -97,6 +173,8 @@ class UringBackend final : public Backend {
     Slot& s = slots_[idx];
     free_head_ = s.next_free;
     s.fs = fs;
+    s.recv = nullptr;
+    s.is_recv = false;
     s.in_use = true;
     ++s.gen;
     fs->backend_slot = idx;
@@ -109,6 +187,7 @@ class UringBackend final : public Backend {
     Slot& s = slots_[idx];
     READBUF_DCHECK(s.in_use && s.fs == fs, "deregistering an unknown fd");
     s.fs = nullptr;  // late CQEs are dropped; the slot frees on the last one
+    if (RecvConn* c = std::exchange(s.recv, nullptr)) DetachConn(c);
     // ASYNC_CANCEL rather than POLL_REMOVE: POLL_REMOVE needs to take
     // ownership of the poll and fails with -EALREADY while a wake-up's task
     // work is pending (likely under DEFER_TASKRUN), leaving the poll armed and
@@ -146,6 +225,7 @@ class UringBackend final : public Backend {
       Dispatch(cqe, sink);
     }
     io_uring_cq_advance(&ring_, seen);
+    if (buf_ring_ != nullptr) buf_ring_->Publish();
   }
 
   void Notify() override {
@@ -154,13 +234,270 @@ class UringBackend final : public Backend {
     }
   }
 
+ RecvRing* recv_ring() override { return this; }
+
+  void Quiesce() override {
+    const std::int64_t deadline = BootTimeNowNs() + 5'000'000'000;
+    NullSink sink;
+    while (recvs_in_flight_ != 0 && BootTimeNowNs() < deadline) {
+      Wait(50'000'000, &sink);
+    }
+    if (recvs_in_flight_ != 0) {
+      std::fprintf(stderr,
+                   "readbuf: %llu multishot recvs did not end at shutdown; "
+                   "keeping the buffer ring's memory\n",
+                   static_cast<unsigned long long>(recvs_in_flight_));
+      return;
+    }
+    buf_ring_.reset();
+  }
+
+  // --- RecvRing ---
+
+  RecvConn* Attach(FdState* fs) override {
+    if (!EnsureBufRing()) return nullptr;
+    Slot& s = slots_[fs->backend_slot];
+    READBUF_DCHECK(s.in_use && s.fs == fs, "fd %d is not registered with this core", fs->fd);
+    if (s.recv == nullptr) {
+      s.recv = new RecvConn(fs);
+      ++connections_;
+      // recv(2) needs a stream socket; pipes and the like keep the
+      // readiness path (once per connection: one getsockopt).
+      int type = 0;
+      socklen_t len = sizeof(type);
+      if (::getsockopt(fs->fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+        s.recv->end = RecvConn::End::kUnsupported;
+      }
+    }
+    return s.recv;
+  }
+
+  RecvTake Take(RecvConn* c, std::size_t max, PoolBytes* out, absl::Status* error) override {
+    if (c->head < c->queue.size()) {
+      PoolBytes& front = c->queue[c->head];
+      if (max != 0 && front.size() > max) {
+        // A smaller read than the completion: copy out the prefix (the one
+        // copy of this path) and keep the rest queued.
+        absl::StatusOr<PoolBlock> block = BufferPool::ForThisThread().Acquire(max);
+        if (!block.ok()) {
+          *error = block.status();
+          return RecvTake::kError;
+        }
+        std::memcpy(block->data(), front.data(), max);
+        front.RemovePrefix(max);
+        queued_bytes_ -= max;
+        *out = PoolBytes(*std::move(block), max);
+        return RecvTake::kData;
+      }
+      queued_bytes_ -= front.size();
+      --queued_buffers_;
+      *out = std::move(front);
+      if (++c->head == c->queue.size()) {
+        c->queue.clear();
+        c->head = 0;
+      }
+      return RecvTake::kData;
+    }
+    if (c->armed) return RecvTake::kWait;
+    switch (c->end) {
+      case RecvConn::End::kEof:
+        return RecvTake::kEof;
+      case RecvConn::End::kError:
+        *error = std::exchange(c->error, absl::OkStatus());
+        c->end = RecvConn::End::kNone;
+        return RecvTake::kError;
+      case RecvConn::End::kNoBufs:
+        ++fallback_reads_;
+        return RecvTake::kFallback;
+      case RecvConn::End::kUnsupported:
+        return RecvTake::kFallback;
+      case RecvConn::End::kNone:
+        break;
+    }
+    if (ring_unsupported_) {
+      c->end = RecvConn::End::kUnsupported;
+      return RecvTake::kFallback;
+    }
+    if (free_head_ >= slots_.size()) {
+      // No op slot for the recv: read this once through readiness.
+      c->end = RecvConn::End::kNoBufs;
+      ++fallback_reads_;
+      return RecvTake::kFallback;
+    }
+    ArmRecv(c, max);
+    return RecvTake::kWait;
+  }
+
+  void SetWaiter(RecvConn* c, RunNode* node) override {
+    READBUF_CHECK(c->waiter == nullptr, "two tasks reading fd %d through the ring",
+                  c->fs != nullptr ? c->fs->fd : -1);
+    c->waiter = node;
+  }
+
+  void AbandonWait(RecvConn* c, RunNode* node) override {
+    if (c->waiter == node) c->waiter = nullptr;
+    if (c->armed && !c->cancel_sent) CancelRecv(c);
+  }
+
+  void EndFallback(RecvConn* c) override {
+    if (c->end == RecvConn::End::kNoBufs) c->end = RecvConn::End::kNone;
+  }
+
+  absl::Status Configure(const RecvRingOptions& options) override {
+    if (absl::Status s = ValidateRecvRingOptions(options); !s.ok()) return s;
+    if (ring_tried_) {
+      return absl::FailedPreconditionError(
+          "ConfigureRecvRing: this core's ring was already set up (configure before the "
+          "first ring read)");
+    }
+    options_ = options;
+    configured_ = true;
+    return absl::OkStatus();
+  }
+
+  RecvRingStats Stats() override {
+    RecvRingStats st;
+    st.active = buf_ring_ != nullptr;
+    if (buf_ring_ != nullptr) {
+      st.buffers = buf_ring_->entries();
+      st.buffer_size = buf_ring_->buffer_size();
+      st.buffers_in_ring = buf_ring_->buffers_in_ring();
+      st.bytes_registered = buf_ring_->bytes_registered();
+      st.refill_failures = buf_ring_->refill_failures();
+    }
+    st.recvs_in_flight = recvs_in_flight_;
+    st.connections = connections_;
+    st.queued_buffers = queued_buffers_;
+    st.queued_bytes = queued_bytes_;
+    if (buf_ring_ != nullptr) st.queued_pool_bytes = queued_buffers_ * buf_ring_->block_capacity();
+    st.completions = completions_;
+    st.bytes_received = bytes_received_;
+    st.arms = arms_;
+    st.enobufs = enobufs_;
+    st.fallback_reads = fallback_reads_;
+    return st;
+  }
+
  private:
   struct Slot {
     FdState* fs = nullptr;
+    RecvConn* recv = nullptr;  // poll slot: the fd's ring state; recv slot: its owner
     std::uint32_t gen = 0;
     std::uint32_t next_free = 0;
     bool in_use = false;
+    bool is_recv = false;
   };
+
+  bool EnsureBufRing() {
+    if (buf_ring_ != nullptr) return true;
+    if (ring_tried_) return false;
+    ring_tried_ = true;
+    if (!configured_) options_ = DefaultRecvRingOptions();
+    if (!options_.enabled || EnvDisablesRing() || !KernelHasMultishotRecv()) return false;
+    absl::StatusOr<std::unique_ptr<BufRing>> br =
+        BufRing::Create(&ring_, /*group=*/0, options_.entries, options_.buffer_size,
+                        &BufferPool::ForThisThread());
+    if (!br.ok()) return false;
+    buf_ring_ = *std::move(br);
+    return true;
+  }
+
+  void ArmRecv(RecvConn* c, std::size_t max) {
+    std::uint32_t idx = free_head_;
+    Slot& s = slots_[idx];
+    free_head_ = s.next_free;
+    s.fs = nullptr;
+    s.recv = c;
+    s.is_recv = true;
+    s.in_use = true;
+    ++s.gen;
+    c->op = idx;
+    c->armed = true;
+    c->cancel_sent = false;
+    ++recvs_in_flight_;
+    ++arms_;
+    const std::size_t len = max != 0 && max < buf_ring_->buffer_size() ? max : 0;
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_recv_multishot(sqe, c->fs->fd, nullptr, len, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = buf_ring_->group();
+    io_uring_sqe_set_data64(sqe, UserData(idx));
+  }
+
+  void CancelRecv(RecvConn* c) {
+    c->cancel_sent = true;
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_cancel64(sqe, UserData(c->op), 0);
+    io_uring_sqe_set_data64(sqe, kIgnoreData);
+  }
+
+  void DropQueue(RecvConn* c) {
+    for (std::size_t i = c->head; i < c->queue.size(); ++i) {
+      queued_bytes_ -= c->queue[i].size();
+      --queued_buffers_;
+    }
+    c->queue.clear();
+    c->head = 0;
+  }
+
+  // The fd is going away: free `c` now, or at its recv's terminal CQE.
+  void DetachConn(RecvConn* c) {
+    READBUF_CHECK(c->waiter == nullptr, "closing fd %d while a task reads it through the ring",
+                  c->fs->fd);
+    c->fs = nullptr;
+    DropQueue(c);
+    if (c->armed) {
+      if (!c->cancel_sent) CancelRecv(c);
+      return;
+    }
+    delete c;
+    --connections_;
+  }
+
+  void DispatchRecv(std::uint32_t idx, io_uring_cqe* cqe) {
+    RecvConn* c = slots_[idx].recv;
+    const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+    const int res = cqe->res;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+      const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+      PoolBytes bytes = buf_ring_->Take(bid, res > 0 ? static_cast<std::size_t>(res) : 0);
+      if (res > 0) {
+        ++completions_;
+        bytes_received_ += static_cast<std::uint64_t>(res);
+        if (c->fs != nullptr) {
+          queued_bytes_ += bytes.size();
+          ++queued_buffers_;
+          c->queue.push_back(std::move(bytes));
+        }
+      }
+    }
+    if (!more) {
+      FreeSlot(idx);
+      c->armed = false;
+      --recvs_in_flight_;
+      if (c->fs == nullptr) {
+        delete c;
+        --connections_;
+        return;
+      }
+      if (res == -ENOBUFS) {
+        c->end = RecvConn::End::kNoBufs;
+        ++enobufs_;
+      } else if (res == 0) {
+        c->end = RecvConn::End::kEof;
+      } else if (res == -ECANCELED) {
+        c->end = RecvConn::End::kNone;
+      } else if (res == -EINVAL) {
+        // The kernel refuses multishot recv with buffer select.
+        ring_unsupported_ = true;
+        c->end = RecvConn::End::kUnsupported;
+      } else if (res < 0) {
+        c->end = RecvConn::End::kError;
+        c->error = absl::ErrnoToStatus(-res, absl::StrCat("recv(fd=", c->fs->fd, ")"));
+      }
+    }
+    if (RunNode* w = std::exchange(c->waiter, nullptr)) CurrentCore()->Schedule(w);
+  }
 
   std::uint64_t UserData(std::uint32_t idx) const {
     return (static_cast<std::uint64_t>(slots_[idx].gen) << 32) | idx;
@@ -192,6 +529,8 @@ class UringBackend final : public Backend {
   void FreeSlot(std::uint32_t idx) {
     Slot& s = slots_[idx];
     s.in_use = false;
+    s.is_recv = false;
+    s.recv = nullptr;
     s.next_free = free_head_;
     free_head_ = idx;
   }
@@ -212,6 +551,10 @@ class UringBackend final : public Backend {
     if (idx >= slots_.size()) return;
     Slot& s = slots_[idx];
     if (!s.in_use || s.gen != gen) return;
+    if (s.is_recv) {
+      DispatchRecv(idx, cqe);
+      return;
+    }
     if (s.fs == nullptr) {
       if (!more) FreeSlot(idx);
       return;
@@ -240,9 +583,48 @@ class UringBackend final : public Backend {
   bool ring_ready_ = false;
   std::vector<Slot> slots_;
   std::uint32_t free_head_ = 0;
+
+  // Provided-buffer ring.
+  RecvRingOptions options_;
+  bool configured_ = false;
+  bool ring_tried_ = false;
+  bool ring_unsupported_ = false;
+  std::unique_ptr<BufRing> buf_ring_;
+  std::uint64_t recvs_in_flight_ = 0;
+  std::uint64_t connections_ = 0;
+  std::uint64_t queued_buffers_ = 0;
+  std::uint64_t queued_bytes_ = 0;
+  std::uint64_t completions_ = 0;
+  std::uint64_t bytes_received_ = 0;
+  std::uint64_t arms_ = 0;
+  std::uint64_t enobufs_ = 0;
+  std::uint64_t fallback_reads_ = 0;
 };
 
 }  // namespace
+
+void SetDefaultRecvRingOptions(const RecvRingOptions& options) {
+  std::lock_guard<std::mutex> l(default_options_mu);
+  DefaultOptionsLocked() = options;
+}
+
+RecvRingOptions DefaultRecvRingOptions() {
+  std::lock_guard<std::mutex> l(default_options_mu);
+  return DefaultOptionsLocked();
+}
+
+absl::Status ValidateRecvRingOptions(const RecvRingOptions& options) {
+  const std::uint32_t e = options.entries;
+  if (e == 0 || e > 32768 || (e & (e - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RecvRingOptions.entries=", e, ": must be a power of two in [1, 32768]"));
+  }
+  if (options.buffer_size < 64 || options.buffer_size > BufferPool::kMaxPooledBlockSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RecvRingOptions.buffer_size=", options.buffer_size, ": must be in [64, 1 MiB]"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeUringBackend() {
   int evfd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -67,7 +67,17 @@ INSTANTIATE_TEST_SUITE_P(
       return std::get<0>(info.param) + "_" + std::get<1>(info.param);
     });
 
-class ManyConnectionsTest : public ::testing::TestWithParam<std::string> {};
+// The io_uring provided-buffer ring policy exists only on the uring backend.
+INSTANTIATE_TEST_SUITE_P(
+    RingPolicy, EchoServerTest,
+    ::testing::Combine(::testing::Values("uring"), ::testing::Values("uring")),
+    [](const auto& info) {
+      return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+    });
+
+// (policy, backend)
+class ManyConnectionsTest
+    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(ManyConnectionsTest, ServesFifteenThousandConcurrentConnections) {
   constexpr int kConnections = 15000;
@@ -80,7 +90,8 @@ TEST_P(ManyConnectionsTest, ServesFifteenThousandConcurrentConnections) {
   if (limit.rlim_cur < kConnections + 100) {
     GTEST_SKIP() << "open-file limit " << limit.rlim_cur << " is below " << kConnections;
   }
-  std::unique_ptr<ServerProcess> server = StartServer("pooled", GetParam());
+  const auto& [policy, backend] = GetParam();
+  std::unique_ptr<ServerProcess> server = StartServer(policy, backend);
   ASSERT_NE(server, nullptr);
   absl::StatusOr<bench::IdleConnections> conns =
       bench::IdleConnections::Open(server->port(), kConnections);
@@ -91,7 +102,13 @@ TEST_P(ManyConnectionsTest, ServesFifteenThousandConcurrentConnections) {
   EXPECT_TRUE(server->Stop(absl::Seconds(20)).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ManyConnectionsTest, ::testing::Values("epoll", "uring"));
+INSTANTIATE_TEST_SUITE_P(
+    Backends, ManyConnectionsTest,
+    ::testing::Values(std::make_tuple("pooled", "epoll"), std::make_tuple("pooled", "uring"),
+                      std::make_tuple("uring", "uring")),
+    [](const auto& info) {
+      return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+    });
 
 int RunServer(const std::vector<std::string>& flags) {
   const pid_t pid = fork();
@@ -112,6 +129,7 @@ int RunServer(const std::vector<std::string>& flags) {
 
 TEST(EchoServerFlagsTest, BadFlagsExitWithStatusTwo) {
   EXPECT_EQ(RunServer({"--policy=bogus"}), 2);
+  EXPECT_EQ(RunServer({"--policy=uring", "--backend=epoll"}), 2);
   EXPECT_EQ(RunServer({"--backend=kqueue"}), 2);
   EXPECT_EQ(RunServer({"--threads=0"}), 2);
   EXPECT_EQ(RunServer({"--port=70000"}), 2);

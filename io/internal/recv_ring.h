@@ -1,0 +1,131 @@
+// -----------------------------------------------------------------------------
+// File: io/internal/recv_ring.h
+// -----------------------------------------------------------------------------
+//
+// The seam between io/ring_read.h / io/pooled_ops.h and a backend that can
+// receive through an io_uring provided-buffer ring. Only the io_uring backend
+// implements RecvRing (Backend::recv_ring() is null elsewhere); the public
+// face is io/ring_read.h.
+//
+// Model: one ring of pool blocks per core, shared by every connection of the
+// core. A connection that reads through it gets a RecvConn and one multishot
+// recv (IOSQE_BUFFER_SELECT) that stays armed for its life. Each completion's
+// buffer is taken out of the ring as PoolBytes of exactly the bytes received
+// (no copy), queued on the connection, and its ring slot is refilled at once
+// with a fresh block from the core's BufferPool. A read pops the queue.
+//
+// Thread safety: everything here runs on the owning core's thread.
+
+#ifndef READBUF_IO_INTERNAL_RECV_RING_H_
+#define READBUF_IO_INTERNAL_RECV_RING_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "buf/pool_bytes.h"
+#include "io/internal/core.h"
+
+namespace readbuf {
+
+// RecvRingOptions
+//
+// Settings of a core's provided-buffer ring. The ring costs
+// `entries * buffer_size` bytes of pool memory per io_uring core (4 MiB with
+// the defaults), independent of how many connections the core serves; an
+// idle connection holds none of it.
+struct RecvRingOptions {
+  // Use the ring where the kernel supports it. The environment variable
+  // READBUF_RECV_RING=0 (or off/false/no) turns it off process-wide, which
+  // selects the readiness path (the one epoll uses).
+  // Default: true.
+  bool enabled = true;
+  // Buffers in the ring: a power of two in [1, 32768].
+  // Default: 256.
+  std::uint32_t entries = 256;
+  // Bytes per buffer: the most one completion delivers. In [64, 1 MiB].
+  // Default: 16 KiB.
+  std::size_t buffer_size = 16 * 1024;
+};
+
+// RecvRingStats
+//
+// Counters of one core's ring (see recv_ring_stats() in io/ring_read.h).
+struct RecvRingStats {
+  bool active = false;              // a ring is registered on this core
+  std::uint32_t buffers = 0;        // ring entries
+  std::size_t buffer_size = 0;      // capacity of each buffer
+  std::uint32_t buffers_in_ring = 0;  // filled slots the kernel may pick
+  std::size_t bytes_registered = 0;   // pool bytes those slots hold
+  std::uint64_t recvs_in_flight = 0;  // armed (or cancelling) multishot recvs
+  std::uint64_t connections = 0;      // connections with ring state
+  std::uint64_t queued_buffers = 0;   // received, not yet returned by a read
+  std::uint64_t queued_bytes = 0;     // the bytes those hold
+  std::size_t queued_pool_bytes = 0;  // pool bytes (block capacity) they hold
+  std::uint64_t completions = 0;      // data completions
+  std::uint64_t bytes_received = 0;
+  std::uint64_t arms = 0;             // multishot recv SQEs submitted
+  std::uint64_t enobufs = 0;          // recvs ended by an empty ring
+  std::uint64_t fallback_reads = 0;   // readiness reads after ENOBUFS
+  std::uint64_t refill_failures = 0;  // slots left empty (pool refused)
+};
+
+namespace io_internal {
+
+struct RecvConn;
+
+// The result of RecvRing::Take.
+enum class RecvTake : std::uint8_t {
+  kData,      // `out` holds the next bytes
+  kWait,      // nothing yet: wait (SetWaiter) and Take again
+  kEof,       // the peer closed; sticky
+  kError,     // `error` holds the recv error (reported once)
+  kFallback,  // read once through the readiness path, then EndFallback()
+};
+
+class RecvRing {
+ public:
+  // The connection state for `fs`, created on first use (which also
+  // registers the ring lazily). Null when the ring cannot be used on this
+  // core: disabled, unsupported by the kernel, or registration failed.
+  // REQUIRES: fs is registered with this core's backend.
+  virtual RecvConn* Attach(FdState* fs) = 0;
+
+  // Takes the next received bytes without waiting, at most `max` (0 = no
+  // limit) of them. Arms the multishot recv when none is in flight.
+  virtual RecvTake Take(RecvConn* c, std::size_t max, PoolBytes* out,
+                        absl::Status* error) = 0;
+
+  // Resumes `node` at the next completion for `c`.
+  // REQUIRES: Take() returned kWait; no other waiter.
+  virtual void SetWaiter(RecvConn* c, RunNode* node) = 0;
+
+  // The waiting task went away: forgets `node` (if still set) and cancels the
+  // multishot recv. Bytes that still complete are kept for the next read.
+  virtual void AbandonWait(RecvConn* c, RunNode* node) = 0;
+
+  // The readiness read that Take() asked for (kFallback) is done; the next
+  // Take re-arms the multishot recv.
+  virtual void EndFallback(RecvConn* c) = 0;
+
+  // Options for this core's ring. FailedPrecondition once the ring exists.
+  virtual absl::Status Configure(const RecvRingOptions& options) = 0;
+
+  virtual RecvRingStats Stats() = 0;
+
+ protected:
+  ~RecvRing() = default;
+};
+
+// Process-wide defaults, read by each core when it creates its ring.
+// Thread safety: any thread.
+void SetDefaultRecvRingOptions(const RecvRingOptions& options);
+RecvRingOptions DefaultRecvRingOptions();
+
+// InvalidArgument unless `options` are in range.
+absl::Status ValidateRecvRingOptions(const RecvRingOptions& options);
+
+}  // namespace io_internal
+}  // namespace readbuf
+
+#endif  // READBUF_IO_INTERNAL_RECV_RING_H_

@@ -1,0 +1,141 @@
+// -----------------------------------------------------------------------------
+// File: io/ring_read.h
+// -----------------------------------------------------------------------------
+//
+// Receiving through the core's io_uring provided-buffer ring: the kernel
+// picks a buffer from one per-core pool of buffers only when data arrives, so
+// an idle connection holds no buffer, and the bytes reach the reader in the
+// block the kernel wrote (no copy). `pooled_read` and `pooled_read_callback`
+// (io/pooled_ops.h) use this path by themselves whenever the stream's core
+// runs io_uring with a ring; this header is where the ring is configured and
+// observed. Other cores, and kernels without provided rings (< 5.19) or
+// multishot recv (< 6.0), use the readiness path (io/read_into.h).
+//
+// How it works: one ring of `entries` pool blocks per io_uring core, shared
+// by all its connections and registered on its first use. A connection gets
+// one multishot recv (IOSQE_BUFFER_SELECT) for its life, re-armed only when
+// the kernel ends it. Each completion's block is handed out as PoolBytes of
+// exactly the bytes received and its ring slot is refilled with a fresh pool
+// block at once, so PoolBytes stays a plain owner (no slot to give back).
+// Completions that arrive before the connection reads are queued on it, in
+// order. When the ring runs dry the kernel ends the recv with ENOBUFS; the
+// next read then goes once through the readiness path into pool memory
+// (read_into with Pooled), which cannot reorder bytes because no recv is
+// armed meanwhile, and the recv is re-armed after it.
+//
+// Memory: `entries * buffer_size` pool bytes per io_uring core (4 MiB with
+// the defaults), not per connection, plus bytes received and not yet read.
+// Copies: none, except when a read asks for fewer bytes (`max`) than a
+// completion holds: that prefix is copied into a new pool block.
+//
+// Example:
+//
+//   readbuf::RecvRingOptions ring;
+//   ring.entries = 1024;
+//   readbuf::SetDefaultRecvRingOptions(ring);   // before the Runtime starts
+//   ...
+//   // On a core, later:
+//   readbuf::RecvRingStats st = readbuf::recv_ring_stats();
+//   std::printf("ENOBUFS %llu\n", (unsigned long long)st.enobufs);
+
+#ifndef READBUF_IO_RING_READ_H_
+#define READBUF_IO_RING_READ_H_
+
+#include <coroutine>
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "buf/pool_bytes.h"
+#include "io/async_fd.h"
+#include "io/internal/core.h"
+#include "io/internal/recv_ring.h"
+
+namespace readbuf {
+
+// RecvRingOptions and RecvRingStats are defined in io/internal/recv_ring.h
+// (the reactor reads them) and are part of this header's API.
+
+// Sets the options every core uses when it creates its ring (cores that
+// already have one keep theirs). Thread safety: any thread.
+// Errors: InvalidArgument for out-of-range options.
+absl::Status SetDefaultRecvRingOptions(const RecvRingOptions& options);
+
+// Sets the options of the calling core's ring.
+// REQUIRES: on a reactor core.
+// Errors: InvalidArgument; FailedPrecondition once the core's ring exists
+// (or was found unusable); Unavailable on a core without io_uring.
+absl::Status ConfigureRecvRing(const RecvRingOptions& options);
+
+// The calling core's ring counters; all zero (active == false) on a core
+// without a ring. REQUIRES: on a reactor core.
+RecvRingStats recv_ring_stats();
+
+namespace io_internal {
+
+// Reaches AsyncFd's state for the ring path.
+struct AsyncFdAccess {
+  static FdState* State(AsyncFd& fd) { return fd.fs_; }
+};
+
+// A connection's handle on its core's ring; empty when the ring path does
+// not apply.
+struct RingConn {
+  RecvRing* ring = nullptr;
+  RecvConn* conn = nullptr;
+  explicit operator bool() const { return conn != nullptr; }
+};
+
+// The ring handle for `fd` on the calling core: registers the fd with the
+// core first if needed. Empty (use the readiness path) off-core, on a core
+// without a usable ring, for an fd of another core, or if registration fails.
+RingConn AttachRing(AsyncFd& fd);
+
+struct RingResult {
+  RecvTake kind;
+  PoolBytes bytes;     // kData
+  absl::Status error;  // kError
+};
+
+// `co_await RingRecvAwaiter(rc, max)`: the next bytes of the connection, or
+// kWait after a wake-up (await it again), or what ended its recv. Destroying
+// it while suspended cancels the multishot recv; bytes that still complete
+// stay queued for the next read.
+class RingRecvAwaiter {
+ public:
+  RingRecvAwaiter(RingConn rc, std::size_t max) : rc_(rc), max_(max) {}
+  RingRecvAwaiter(const RingRecvAwaiter&) = delete;
+  RingRecvAwaiter& operator=(const RingRecvAwaiter&) = delete;
+  ~RingRecvAwaiter() {
+    if (waiting_) rc_.ring->AbandonWait(rc_.conn, &node_);
+  }
+
+  bool await_ready() {
+    result_.kind = rc_.ring->Take(rc_.conn, max_, &result_.bytes, &result_.error);
+    return result_.kind != RecvTake::kWait;
+  }
+  void await_suspend(std::coroutine_handle<> h) {
+    node_.h = h;
+    node_.task = CurrentCore()->current_task();
+    rc_.ring->SetWaiter(rc_.conn, &node_);
+    waiting_ = true;
+  }
+  RingResult await_resume() {
+    if (waiting_) {
+      waiting_ = false;
+      result_.kind = rc_.ring->Take(rc_.conn, max_, &result_.bytes, &result_.error);
+    }
+    return std::move(result_);
+  }
+
+ private:
+  RingConn rc_;
+  std::size_t max_;
+  bool waiting_ = false;
+  RunNode node_;
+  RingResult result_{RecvTake::kWait, PoolBytes(), absl::OkStatus()};
+};
+
+}  // namespace io_internal
+}  // namespace readbuf
+
+#endif  // READBUF_IO_RING_READ_H_
