@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -83,6 +84,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "libuv_echo_server: --port must be in 0..65535\n");
     return 2;
   }
+  // A peer that closes while a write is pending must not kill the server
+  // (libuv, unlike Asio, does not use MSG_NOSIGNAL).
+  signal(SIGPIPE, SIG_IGN);
   uv_loop_t* loop = uv_default_loop();
   uv_tcp_t server;
   uv_tcp_init(loop, &server);
