@@ -66,6 +66,7 @@
 #include "buf/borrowed_read_buf.h"
 #include "buf/dyn.h"
 #include "buf/internal/check.h"
+#include "buf/internal/erased_storage.h"
 #include "buf/pool_bytes.h"
 #include "buf/read_buf.h"
 #include "buf/uninit_span.h"
@@ -81,9 +82,7 @@ struct AnyReaderVTable {
   absl::StatusOr<size_t> (*readv)(void*, std::span<const iovec>);
   absl::StatusOr<size_t> (*try_read)(void*, DynRef&);
   absl::StatusOr<std::optional<PoolBytes>> (*read_owned)(void*, size_t);
-  void (*destroy)(void*);
-  void (*destroy_heap)(void*);
-  void (*move_construct)(void* from, void* to);
+  buf_internal::ErasedOps ops;
   uint32_t capabilities;
 };
 
@@ -132,11 +131,7 @@ inline constexpr AnyReaderVTable kAnyReaderVTable = {
       }
     }
                    : nullptr,
-    [](void* r) { static_cast<R*>(r)->~R(); },
-    [](void* r) { delete static_cast<R*>(r); },
-    [](void* from, void* to) {
-      ::new (to) R(std::move(*static_cast<R*>(from)));
-    },
+    buf_internal::kErasedOps<R>,
     kReaderCapabilities<R>,
 };
 
@@ -169,32 +164,27 @@ class AnyReader {
              !std::is_lvalue_reference_v<R> && kReaderCapabilities<R> != 0)
   explicit AnyReader(R&& reader)
       : vtable_(&adapters_internal::kAnyReaderVTable<R>) {
-    if constexpr (FitsInline<R>()) {
-      object_ = ::new (static_cast<void*>(inline_)) R(std::move(reader));
-    } else {
-      object_ = new R(std::move(reader));
-      heap_ = true;
-    }
+    storage_.Emplace(std::move(reader));
   }
 
   AnyReader(AnyReader&& other) noexcept : vtable_(other.vtable_) {
-    TakeFrom(other);
+    storage_.MoveFrom(other.storage_, vtable_->ops);
   }
   AnyReader& operator=(AnyReader&& other) noexcept {
     if (this != &other) {
-      Destroy();
+      storage_.Reset(vtable_->ops);
       vtable_ = other.vtable_;
-      TakeFrom(other);
+      storage_.MoveFrom(other.storage_, vtable_->ops);
     }
     return *this;
   }
-  ~AnyReader() { Destroy(); }
+  ~AnyReader() { storage_.Reset(vtable_->ops); }
 
   // What the erased reader can do natively: kReadSpan | kReadBuf | ...
   uint32_t capabilities() const { return vtable_->capabilities; }
 
   // True when the erased reader lives inside this object (no allocation).
-  bool is_inline() const { return object_ != nullptr && !heap_; }
+  bool is_inline() const { return storage_.is_inline(); }
 
   // See the table in the file comment for each member's fallback.
   absl::StatusOr<size_t> read(std::span<std::byte> s) {
@@ -264,16 +254,9 @@ class AnyReader {
   }
 
  private:
-  template <class R>
-  static constexpr bool FitsInline() {
-    return sizeof(R) <= kInlineSize &&
-           alignof(R) <= alignof(std::max_align_t) &&
-           std::is_nothrow_move_constructible_v<R>;
-  }
-
   void* Object() const {
-    READBUF_CHECK(object_ != nullptr, "use of a moved-from AnyReader");
-    return object_;
+    READBUF_CHECK(!storage_.empty(), "use of a moved-from AnyReader");
+    return storage_.get();
   }
 
   absl::Status Missing(const char* member) const {
@@ -316,35 +299,8 @@ class AnyReader {
     return Missing("read_buf");
   }
 
-  void TakeFrom(AnyReader& other) {
-    heap_ = other.heap_;
-    if (other.object_ == nullptr) {
-      object_ = nullptr;
-    } else if (heap_) {
-      object_ = other.object_;
-    } else {
-      vtable_->move_construct(other.object_, inline_);
-      vtable_->destroy(other.object_);
-      object_ = inline_;
-    }
-    other.object_ = nullptr;
-    other.heap_ = false;
-  }
-
-  void Destroy() {
-    if (object_ == nullptr) return;
-    if (heap_) {
-      vtable_->destroy_heap(object_);
-    } else {
-      vtable_->destroy(object_);
-    }
-    object_ = nullptr;
-  }
-
   const adapters_internal::AnyReaderVTable* vtable_;
-  void* object_ = nullptr;
-  bool heap_ = false;
-  alignas(std::max_align_t) std::byte inline_[kInlineSize];
+  buf_internal::ErasedStorage<kInlineSize> storage_;
 };
 
 }  // namespace readbuf

@@ -43,6 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "buf/internal/check.h"
+#include "buf/internal/erased_storage.h"
 #include "io/writer_concepts.h"
 
 namespace readbuf {
@@ -62,9 +63,7 @@ namespace adapters_internal {
 struct AnyWriterVTable {
   absl::StatusOr<size_t> (*write)(void*, std::span<const std::byte>);
   absl::StatusOr<size_t> (*writev)(void*, std::span<const iovec>);
-  void (*destroy)(void*);
-  void (*destroy_heap)(void*);
-  void (*move_construct)(void* from, void* to);
+  buf_internal::ErasedOps ops;
   uint32_t capabilities;
 };
 
@@ -88,11 +87,7 @@ inline constexpr AnyWriterVTable kAnyWriterVTable = {
       }
     }
                       : nullptr,
-    [](void* w) { static_cast<W*>(w)->~W(); },
-    [](void* w) { delete static_cast<W*>(w); },
-    [](void* from, void* to) {
-      ::new (to) W(std::move(*static_cast<W*>(from)));
-    },
+    buf_internal::kErasedOps<W>,
     kWriterCapabilities<W>,
 };
 
@@ -115,31 +110,24 @@ class AnyWriter {
              !std::is_lvalue_reference_v<W> && kWriterCapabilities<W> != 0)
   explicit AnyWriter(W&& writer)
       : vtable_(&adapters_internal::kAnyWriterVTable<W>) {
-    if constexpr (sizeof(W) <= kInlineSize &&
-                  alignof(W) <= alignof(std::max_align_t) &&
-                  std::is_nothrow_move_constructible_v<W>) {
-      object_ = ::new (static_cast<void*>(inline_)) W(std::move(writer));
-    } else {
-      object_ = new W(std::move(writer));
-      heap_ = true;
-    }
+    storage_.Emplace(std::move(writer));
   }
 
   AnyWriter(AnyWriter&& other) noexcept : vtable_(other.vtable_) {
-    TakeFrom(other);
+    storage_.MoveFrom(other.storage_, vtable_->ops);
   }
   AnyWriter& operator=(AnyWriter&& other) noexcept {
     if (this != &other) {
-      Destroy();
+      storage_.Reset(vtable_->ops);
       vtable_ = other.vtable_;
-      TakeFrom(other);
+      storage_.MoveFrom(other.storage_, vtable_->ops);
     }
     return *this;
   }
-  ~AnyWriter() { Destroy(); }
+  ~AnyWriter() { storage_.Reset(vtable_->ops); }
 
   uint32_t capabilities() const { return vtable_->capabilities; }
-  bool is_inline() const { return object_ != nullptr && !heap_; }
+  bool is_inline() const { return storage_.is_inline(); }
 
   // Bytes taken from the front of `s` (may be short).
   absl::StatusOr<size_t> write(std::span<const std::byte> s) {
@@ -164,39 +152,12 @@ class AnyWriter {
 
  private:
   void* Object() const {
-    READBUF_CHECK(object_ != nullptr, "use of a moved-from AnyWriter");
-    return object_;
-  }
-
-  void TakeFrom(AnyWriter& other) {
-    heap_ = other.heap_;
-    if (other.object_ == nullptr) {
-      object_ = nullptr;
-    } else if (heap_) {
-      object_ = other.object_;
-    } else {
-      vtable_->move_construct(other.object_, inline_);
-      vtable_->destroy(other.object_);
-      object_ = inline_;
-    }
-    other.object_ = nullptr;
-    other.heap_ = false;
-  }
-
-  void Destroy() {
-    if (object_ == nullptr) return;
-    if (heap_) {
-      vtable_->destroy_heap(object_);
-    } else {
-      vtable_->destroy(object_);
-    }
-    object_ = nullptr;
+    READBUF_CHECK(!storage_.empty(), "use of a moved-from AnyWriter");
+    return storage_.get();
   }
 
   const adapters_internal::AnyWriterVTable* vtable_;
-  void* object_ = nullptr;
-  bool heap_ = false;
-  alignas(std::max_align_t) std::byte inline_[kInlineSize];
+  buf_internal::ErasedStorage<kInlineSize> storage_;
 };
 
 }  // namespace readbuf

@@ -37,6 +37,7 @@
 
 #include "absl/status/status.h"
 #include "buf/internal/check.h"
+#include "buf/internal/erased_storage.h"
 #include "buf/read_buf.h"
 #include "buf/uninit.h"
 #include "buf/uninit_span.h"
@@ -68,9 +69,7 @@ struct DynReadBufVTable {
   absl::Status (*prepare)(void*, size_t);
   void (*release_idle)(void*);
   void (*record_read)(void*, size_t, size_t);
-  void (*destroy)(void*);              // ~B() in place, for Dyn
-  void (*destroy_heap)(void*);         // delete (B*), for Dyn
-  void (*move_construct)(void*, void*);  // new (to) B(std::move(*from)), for Dyn
+  ErasedOps ops;  // destroy / move, for Dyn
   uint32_t capabilities;
 };
 
@@ -115,15 +114,7 @@ inline constexpr DynReadBufVTable kDynReadBufVTable = {
     [](void* b, size_t bytes, size_t asked) {
       read_buf_traits<B>::record_read(*static_cast<B*>(b), bytes, asked);
     },
-    [](void* b) { static_cast<B*>(b)->~B(); },
-    [](void* b) { delete static_cast<B*>(b); },
-    [](void* from, void* to) {
-      if constexpr (std::is_move_constructible_v<B>) {
-        ::new (to) B(std::move(*static_cast<B*>(from)));
-      } else {
-        READBUF_CHECK(false, "this ReadBuf type cannot be moved");
-      }
-    },
+    kErasedOps<B>,
     (ContiguousReadBuf<B> && !VectoredReadBuf<B> ? kReadBufContiguous : 0u) |
         (VectoredReadBuf<B> ? kReadBufVectored : 0u) |
         (read_buf_traits<B>::kDefersMemory ? kReadBufDefersMemory : 0u) |
@@ -214,65 +205,32 @@ class Dyn : public DynRef {
              (ContiguousReadBuf<B> || VectoredReadBuf<B>))
   explicit Dyn(B&& buf)
       : DynRef(nullptr, &buf_internal::kDynReadBufVTable<B>) {
-    if constexpr (FitsInline<B>()) {
-      object_ = ::new (static_cast<void*>(&inline_)) B(std::move(buf));
-    } else {
-      object_ = new B(std::move(buf));
-      heap_ = true;
-    }
+    storage_.Emplace(std::move(buf));
+    object_ = storage_.get();
   }
 
   Dyn(Dyn&& other) noexcept : DynRef(nullptr, other.vtable_) {
-    TakeFrom(other);
+    storage_.MoveFrom(other.storage_, vtable_->ops);
+    object_ = storage_.get();
+    other.object_ = nullptr;
   }
   Dyn& operator=(Dyn&& other) noexcept {
     if (this != &other) {
-      Destroy();
+      storage_.Reset(vtable_->ops);
       vtable_ = other.vtable_;
-      TakeFrom(other);
+      storage_.MoveFrom(other.storage_, vtable_->ops);
+      object_ = storage_.get();
+      other.object_ = nullptr;
     }
     return *this;
   }
-  ~Dyn() { Destroy(); }
+  ~Dyn() { storage_.Reset(vtable_->ops); }
 
   // True when the erased buffer lives inside the Dyn (no heap allocation).
-  bool is_inline() const { return object_ != nullptr && !heap_; }
+  bool is_inline() const { return storage_.is_inline(); }
 
  private:
-  template <class B>
-  static constexpr bool FitsInline() {
-    return sizeof(B) <= kInlineSize &&
-           alignof(B) <= alignof(std::max_align_t) &&
-           std::is_nothrow_move_constructible_v<B>;
-  }
-
-  void TakeFrom(Dyn& other) {
-    heap_ = other.heap_;
-    if (other.object_ == nullptr) {
-      object_ = nullptr;
-    } else if (heap_) {
-      object_ = other.object_;  // steal the heap object
-    } else {
-      vtable_->move_construct(other.object_, &inline_);
-      vtable_->destroy(other.object_);
-      object_ = &inline_;
-    }
-    other.object_ = nullptr;
-    other.heap_ = false;
-  }
-
-  void Destroy() {
-    if (object_ == nullptr) return;
-    if (heap_) {
-      vtable_->destroy_heap(object_);
-    } else {
-      vtable_->destroy(object_);
-    }
-    object_ = nullptr;
-  }
-
-  alignas(std::max_align_t) std::byte inline_[kInlineSize];
-  bool heap_ = false;
+  buf_internal::ErasedStorage<kInlineSize> storage_;
 };
 
 }  // namespace readbuf
