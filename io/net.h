@@ -37,8 +37,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "buf/read_buf.h"
 #include "io/address.h"
 #include "io/async_fd.h"
+#include "io/read_into.h"
 #include "io/task.h"
 
 namespace readbuf {
@@ -76,6 +78,17 @@ class StreamSocket {
 
   absl::StatusOr<SocketAddress> local_addr() const;
   absl::StatusOr<SocketAddress> peer_addr() const;
+
+  // The split read (AsyncReadyReader, io/reader_concepts.h): `co_await
+  // ready()` returns once data, EOF or an error is there (at once if the fd
+  // is already believed readable); try_read(b) then reads into any ReadBuf
+  // without blocking, or gives WouldBlockError(). See try_read_into().
+  // REQUIRES: on the socket's core; one reader at a time.
+  AsyncFd::ReadinessAwaiter ready() { return fd_.readable(); }
+  template <ReadBuf B>
+  absl::StatusOr<std::size_t> try_read(B& b) {
+    return try_read_into(fd_, b);
+  }
 
   // The readiness layer, for adapters that issue their own syscalls.
   AsyncFd& async_fd() { return fd_; }
