@@ -32,31 +32,15 @@
 #include "io/task.h"
 #include "io/timer.h"
 #include "tests/io/io_test_util.h"
+#include "tests/io/loopback_pair.h"
 
 namespace readbuf {
 namespace {
 
-SocketAddress Loopback() { return *SocketAddress::Parse("127.0.0.1:0"); }
-
-std::vector<std::byte> RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<std::byte> v(n);
-  for (auto& b : v) b = static_cast<std::byte>(rng());
-  return v;
-}
-
-struct ConnectedPair {
-  TcpStream client;
-  TcpStream server;
-};
-
-Task<absl::StatusOr<ConnectedPair>> Connect(TcpListener* listener) {
-  absl::StatusOr<TcpStream> client = co_await TcpStream::connect(*listener->local_addr());
-  if (!client.ok()) co_return client.status();
-  absl::StatusOr<TcpStream> server = co_await listener->accept();
-  if (!server.ok()) co_return server.status();
-  co_return ConnectedPair{*std::move(client), *std::move(server)};
-}
+using testing_io::Connect;
+using testing_io::ConnectedPair;
+using testing_io::Loopback;
+using testing_io::RandomBytes;
 
 // Writes `data` in random chunks with random yields in between, then FIN.
 Task<absl::Status> WriteChunked(TcpStream* s, const std::vector<std::byte>* data, uint32_t seed) {
