@@ -5,9 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "io/internal/core.h"
+#include "io/internal/kernel_op.h"
 
 namespace readbuf {
 
@@ -23,6 +28,26 @@ absl::StatusOr<File> File::open(absl::string_view path, int flags, int mode) {
 
 Task<absl::StatusOr<std::size_t>> File::read_at(std::span<std::byte> buf,
                                                 std::uint64_t offset) {
+  io_internal::Core* core = io_internal::CurrentCore();
+  if (core != nullptr && core->backend()->SupportsKernelOps()) {
+    // IORING_OP_READ: the core keeps running other tasks while the kernel
+    // reads (a page-cache miss does not block it).
+    io_internal::KernelOp op;
+    op.kind = io_internal::KernelOp::Kind::kRead;
+    op.fd = fd_;
+    op.buf = buf.data();
+    op.len = static_cast<std::uint32_t>(
+        std::min<std::size_t>(buf.size(), std::numeric_limits<std::int32_t>::max()));
+    op.offset = offset;
+    for (;;) {
+      op.state = io_internal::KernelOp::State::kIdle;
+      const std::int32_t res = co_await io_internal::KernelOpAwaiter(&op);
+      if (res >= 0) co_return static_cast<std::size_t>(res);
+      if (res == -EINTR || res == -EAGAIN) continue;
+      co_return absl::ErrnoToStatus(
+          -res, absl::StrCat("read(fd=", fd_, ", offset=", offset, ") via io_uring"));
+    }
+  }
   for (;;) {
     ssize_t n = ::pread(fd_, buf.data(), buf.size(),
                         static_cast<off_t>(offset));

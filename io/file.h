@@ -2,11 +2,17 @@
 // File: io/file.h
 // -----------------------------------------------------------------------------
 //
-// File: positional reads from a regular file. A regular file is always
-// "ready", so on the epoll backend read_at() is a plain pread() on the core
-// thread (short for cached data, a page-cache miss blocks the core for the
-// duration of the disk read). The API is a Task so an io_uring backend can
-// issue IORING_OP_READ without changing callers.
+// File: positional reads from a regular file. On the io_uring backend
+// read_at() is an IORING_OP_READ: the core runs other tasks while the kernel
+// reads, and when the core's kernel op slots (RuntimeOptions::
+// kernel_op_slots) are all busy the read waits for one. A regular file is
+// always "ready", so on the epoll backend, and off a core, read_at() is a
+// plain pread() on the calling thread (a page-cache miss blocks the core
+// for the duration of the disk read).
+//
+// Cancellation: a cancelled task whose read is in the kernel is destroyed
+// once the read completes (the kernel is asked to cancel it), never while
+// the kernel may still write into `buf`.
 //
 // Example:
 //

@@ -31,6 +31,10 @@ BackendKind ResolveBackend(BackendKind requested) {
 
 Runtime::Runtime(RuntimeOptions options)
     : options_(options), shared_(new io_internal::RuntimeShared) {
+  READBUF_CHECK(options.kernel_op_slots >= 1 && options.kernel_op_slots <= 65536,
+                "RuntimeOptions::kernel_op_slots=%u: must be in [1, 65536]",
+                static_cast<unsigned>(options.kernel_op_slots));
+  shared_->kernel_op_slots = options.kernel_op_slots;
   int n = options.n_cores;
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;

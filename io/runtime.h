@@ -100,6 +100,10 @@ struct RuntimeOptions {
   // How long the destructor lets tasks finish before cancelling them.
   // Default: 1 second.
   absl::Duration shutdown_grace = absl::Seconds(1);
+  // One-shot kernel operations (io_uring: File::read_at's IORING_OP_READ)
+  // each core keeps in flight at most; further ones wait for a free slot.
+  // REQUIRES: in [1, 65536]. Default: 256.
+  std::uint32_t kernel_op_slots = 256;
 };
 
 template <typename T>

@@ -26,7 +26,10 @@ namespace readbuf {
 namespace io_internal {
 
 struct FdState;
+struct KernelOp;
+struct KernelOpStats;
 class RecvRing;
+class TaskStateBase;
 
 // Readiness bits reported to the sink.
 inline constexpr std::uint32_t kReadable = 1;
@@ -68,6 +71,22 @@ class Backend {
   // null when the backend has none (epoll).
   virtual RecvRing* recv_ring() { return nullptr; }
 
+  // --- One-shot kernel operations (io/internal/kernel_op.h) ---
+  // True when Submit() works (io_uring); false on readiness backends.
+  virtual bool SupportsKernelOps() const { return false; }
+  // Starts `op` (state kStarted: it holds a wake reference on op->run.task
+  // until its completion schedules op->run), or, when every op slot is busy,
+  // queues it (kQueued) to start when one frees.
+  // REQUIRES: SupportsKernelOps(); op->state == kIdle.
+  virtual void Submit(KernelOp* op) { (void)op; }
+  // Removes a queued op. REQUIRES: op->state == kQueued.
+  virtual void Withdraw(KernelOp* op) { (void)op; }
+  // Asks the kernel to cancel the started ops of `task` (a cancel request
+  // could not destroy it because they pin it). They still complete.
+  virtual void CancelKernelOps(TaskStateBase* task) { (void)task; }
+  // Fills `out` (zeros when unsupported).
+  virtual void GetKernelOpStats(KernelOpStats* out) const { (void)out; }
+
   // Called once on the core's thread after its last task and after every fd
   // was deregistered: waits for the terminal completion of every operation
   // that may still write into user memory, then frees that memory.
@@ -79,7 +98,8 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeEpollBackend();
 
 // Creates the io_uring backend on the calling thread (SINGLE_ISSUER: the
 // ring is bound to it). Fails where io_uring or the flags are unavailable.
-absl::StatusOr<std::unique_ptr<Backend>> MakeUringBackend();
+// `kernel_op_slots`: how many one-shot kernel ops may be in flight (> 0).
+absl::StatusOr<std::unique_ptr<Backend>> MakeUringBackend(std::uint32_t kernel_op_slots);
 
 }  // namespace io_internal
 }  // namespace readbuf

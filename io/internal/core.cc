@@ -237,7 +237,14 @@ void HandleSpawn(Core* core, MsgNode* m) {
 
 void HandleCancel(Core* core, MsgNode* m) {
   TaskStateBase* st = ContainerOf(m, &TaskStateBase::cancel_msg_);
-  if (st->root_ && st->TryBeginDestroy()) DestroyTask(core, st);
+  if (st->root_) {
+    if (st->TryBeginDestroy()) {
+      DestroyTask(core, st);
+    } else {
+      // Pinned by a pending wake; a kernel op among them is asked to end.
+      core->backend()->CancelKernelOps(st);
+    }
+  }
   st->Unref();
 }
 
@@ -368,7 +375,7 @@ void Core::Run(
   absl::StatusOr<std::unique_ptr<Backend>> b =
       absl::UnavailableError("no backend");
   if (backend == BackendChoice::kUring) {
-    b = MakeUringBackend();
+    b = MakeUringBackend(shared_->kernel_op_slots);
     if (!b.ok()) {
       note = absl::StrCat("io_uring unavailable (", b.status().ToString(),
                           "); using epoll");
@@ -417,6 +424,16 @@ void Core::Schedule(RunNode* n) {
   n->next = &run_queue_;
   run_queue_.prev->next = n;
   run_queue_.prev = n;
+}
+
+void Core::DeliverPinnedWake(RunNode* n) {
+  TaskStateBase* st = n->task;
+  st->ReleaseWake();
+  if (st->cancel_requested_.load(std::memory_order_acquire) && st->TryBeginDestroy()) {
+    DestroyTask(this, st);
+    return;
+  }
+  Schedule(n);
 }
 
 absl::Status Core::Register(FdState* fs) {
@@ -570,7 +587,11 @@ void Core::CancelAllLive() {
   while (st != nullptr) {
     TaskStateBase* next = st->live_next_;
     st->cancel_requested_.store(true, std::memory_order_release);
-    if (st->TryBeginDestroy()) DestroyTask(this, st);
+    if (st->TryBeginDestroy()) {
+      DestroyTask(this, st);
+    } else {
+      backend_->CancelKernelOps(st);
+    }
     st = next;
   }
 }

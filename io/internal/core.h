@@ -259,6 +259,10 @@ class Core final : private ReadinessSink {
 
   // --- On this core's thread only ---
   void Schedule(RunNode* n);
+  // Ends a wake reference that n->task held while the kernel owned part of
+  // its frame: destroys the task now if it was cancelled meanwhile,
+  // schedules `n` otherwise.
+  void DeliverPinnedWake(RunNode* n);
   void AddTimer(TimerNode* t) { timers_.Push(t); }
   void RemoveTimer(TimerNode* t) {
     if (t->armed()) timers_.Remove(t);
@@ -348,6 +352,7 @@ class RuntimeShared {
   std::atomic<std::uint32_t> next_core{0};
   const char* backend_name = "epoll";
   std::string backend_note;  // why a requested backend was not used
+  std::uint32_t kernel_op_slots = 256;  // RuntimeOptions::kernel_op_slots
 };
 
 // ---------------------------------------------------------------------------

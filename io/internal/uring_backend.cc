@@ -11,6 +11,12 @@
 // Deregister the slot is detached from its fd and an ASYNC_CANCEL is queued;
 // late CQEs for a detached slot are dropped.
 //
+// One-shot kernel ops (io/internal/kernel_op.h; File::read_at uses
+// IORING_OP_READ) have their own fixed table of `kernel_op_slots` slots,
+// separate from the fd slots; an op that finds none queues intrusively and
+// starts when a completion frees one. Their user_data sets kOpTag in the
+// index half.
+//
 // The doorbell is an eventfd watched by a multishot poll. (IORING_OP_MSG_RING
 // from the sender's ring can replace it for core-to-core wakeups; plain
 // threads have no ring, so the eventfd stays as the general path.)
@@ -55,6 +61,7 @@
 #include "io/internal/backend.h"
 #include "io/internal/buf_ring.h"
 #include "io/internal/core.h"
+#include "io/internal/kernel_op.h"
 #include "io/internal/recv_ring.h"
 
 namespace readbuf {
@@ -115,14 +122,18 @@ constexpr std::uint64_t kDoorbellData = ~std::uint64_t{0};
 constexpr std::uint64_t kIgnoreData = ~std::uint64_t{0} - 1;
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP;
 constexpr unsigned kRingEntries = 1024;
+constexpr std::uint32_t kOpTag = 1u << 31;  // index half of a kernel op's user_data
 
 class UringBackend final : public Backend, public RecvRing {
  public:
-  UringBackend(int evfd, std::size_t n_slots) : evfd_(evfd), slots_(n_slots) {
+  UringBackend(int evfd, std::size_t n_slots, std::uint32_t n_op_slots)
+      : evfd_(evfd), slots_(n_slots), ops_(n_op_slots), op_gens_(n_op_slots) {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       slots_[i].next_free = static_cast<std::uint32_t>(i + 1);
     }
     free_head_ = 0;
+    free_ops_.reserve(n_op_slots);
+    for (std::uint32_t i = n_op_slots; i > 0; --i) free_ops_.push_back(i - 1);
   }
 
   ~UringBackend() override {
@@ -234,7 +245,52 @@ class UringBackend final : public Backend, public RecvRing {
     }
   }
 
- RecvRing* recv_ring() override { return this; }
+  RecvRing* recv_ring() override { return this; }
+
+  // --- Kernel ops ---
+
+  bool SupportsKernelOps() const override { return true; }
+
+  void Submit(KernelOp* op) override {
+    READBUF_DCHECK(op->state == KernelOp::State::kIdle, "kernel op submitted twice");
+    if (free_ops_.empty()) {
+      op->state = KernelOp::State::kQueued;
+      op->next = nullptr;
+      op->prev = op_queue_tail_;
+      if (op_queue_tail_ != nullptr) {
+        op_queue_tail_->next = op;
+      } else {
+        op_queue_head_ = op;
+      }
+      op_queue_tail_ = op;
+      ++op_stats_.waited_for_slot;
+      ++op_stats_.queued;
+      return;
+    }
+    StartOp(op);
+  }
+
+  void Withdraw(KernelOp* op) override {
+    READBUF_DCHECK(op->state == KernelOp::State::kQueued, "withdrawing an op that is not queued");
+    UnlinkQueued(op);
+    op->state = KernelOp::State::kIdle;
+  }
+
+  void CancelKernelOps(TaskStateBase* task) override {
+    for (std::uint32_t i = 0; i < ops_.size(); ++i) {
+      KernelOp* op = ops_[i];
+      if (op == nullptr || op->run.task != task) continue;
+      io_uring_sqe* sqe = GetSqe();
+      io_uring_prep_cancel64(sqe, OpUserData(i), 0);
+      io_uring_sqe_set_data64(sqe, kIgnoreData);
+      ++op_stats_.cancels;
+    }
+  }
+
+  void GetKernelOpStats(KernelOpStats* out) const override {
+    *out = op_stats_;
+    out->slots = static_cast<std::uint32_t>(ops_.size());
+  }
 
   void Quiesce() override {
     const std::int64_t deadline = BootTimeNowNs() + 5'000'000'000;
@@ -499,6 +555,62 @@ class UringBackend final : public Backend, public RecvRing {
     if (RunNode* w = std::exchange(c->waiter, nullptr)) CurrentCore()->Schedule(w);
   }
 
+  void StartOp(KernelOp* op) {
+    const std::uint32_t idx = free_ops_.back();
+    free_ops_.pop_back();
+    ops_[idx] = op;
+    ++op_gens_[idx];
+    // The kernel may write into op->buf until the completion: the task must
+    // not be destroyed before it (see kernel_op.h).
+    const bool pinned = op->run.task->TryAcquireWake();
+    READBUF_CHECK(pinned, "kernel op started for a task that is being destroyed");
+    op->state = KernelOp::State::kStarted;
+    ++op_stats_.started;
+    ++op_stats_.in_flight;
+    io_uring_sqe* sqe = GetSqe();
+    switch (op->kind) {
+      case KernelOp::Kind::kRead:
+        io_uring_prep_read(sqe, op->fd, op->buf, op->len, op->offset);
+        break;
+    }
+    io_uring_sqe_set_data64(sqe, OpUserData(idx));
+  }
+
+  void UnlinkQueued(KernelOp* op) {
+    if (op->prev != nullptr) {
+      op->prev->next = op->next;
+    } else {
+      op_queue_head_ = op->next;
+    }
+    if (op->next != nullptr) {
+      op->next->prev = op->prev;
+    } else {
+      op_queue_tail_ = op->prev;
+    }
+    op->next = op->prev = nullptr;
+    --op_stats_.queued;
+  }
+
+  void DispatchOp(std::uint32_t idx, std::uint32_t gen, std::int32_t res) {
+    if (idx >= ops_.size() || op_gens_[idx] != gen || ops_[idx] == nullptr) return;
+    KernelOp* op = std::exchange(ops_[idx], nullptr);
+    free_ops_.push_back(idx);
+    --op_stats_.in_flight;
+    op->result = res;
+    op->state = KernelOp::State::kDone;
+    // Start a queued op first: delivering may destroy a cancelled task's
+    // frame (and with it a queued op of that task).
+    if (KernelOp* next = op_queue_head_) {
+      UnlinkQueued(next);
+      StartOp(next);
+    }
+    CurrentCore()->DeliverPinnedWake(&op->run);
+  }
+
+  std::uint64_t OpUserData(std::uint32_t idx) const {
+    return (static_cast<std::uint64_t>(op_gens_[idx]) << 32) | kOpTag | idx;
+  }
+
   std::uint64_t UserData(std::uint32_t idx) const {
     return (static_cast<std::uint64_t>(slots_[idx].gen) << 32) | idx;
   }
@@ -548,6 +660,10 @@ class UringBackend final : public Backend, public RecvRing {
     }
     std::uint32_t idx = static_cast<std::uint32_t>(ud);
     std::uint32_t gen = static_cast<std::uint32_t>(ud >> 32);
+    if (idx & kOpTag) {
+      DispatchOp(idx & ~kOpTag, gen, cqe->res);
+      return;
+    }
     if (idx >= slots_.size()) return;
     Slot& s = slots_[idx];
     if (!s.in_use || s.gen != gen) return;
@@ -583,6 +699,14 @@ class UringBackend final : public Backend, public RecvRing {
   bool ring_ready_ = false;
   std::vector<Slot> slots_;
   std::uint32_t free_head_ = 0;
+
+  // Kernel ops: slot table (null = free), generations, free list, queue.
+  std::vector<KernelOp*> ops_;
+  std::vector<std::uint32_t> op_gens_;
+  std::vector<std::uint32_t> free_ops_;
+  KernelOp* op_queue_head_ = nullptr;
+  KernelOp* op_queue_tail_ = nullptr;
+  KernelOpStats op_stats_;
 
   // Provided-buffer ring.
   RecvRingOptions options_;
@@ -626,7 +750,11 @@ absl::Status ValidateRecvRingOptions(const RecvRingOptions& options) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Backend>> MakeUringBackend() {
+absl::StatusOr<std::unique_ptr<Backend>> MakeUringBackend(std::uint32_t kernel_op_slots) {
+  if (kernel_op_slots == 0 || kernel_op_slots >= kOpTag) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kernel_op_slots=", kernel_op_slots, ": must be in [1, 2^31)"));
+  }
   int evfd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (evfd < 0) return absl::ErrnoToStatus(errno, "eventfd");
   rlimit rl{};
@@ -635,7 +763,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeUringBackend() {
     n_slots = static_cast<std::size_t>(rl.rlim_cur) * 2 + 64;
   }
   if (n_slots > (std::size_t{1} << 22)) n_slots = std::size_t{1} << 22;
-  auto b = std::make_unique<UringBackend>(evfd, n_slots);
+  auto b = std::make_unique<UringBackend>(evfd, n_slots, kernel_op_slots);
   absl::Status s = b->Init();
   if (!s.ok()) return s;
   return std::unique_ptr<Backend>(std::move(b));

@@ -3,12 +3,18 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "buf/internal/check.h"
+#include "io/internal/core.h"
+#include "io/internal/kernel_op.h"
 #include "io/runtime.h"
 #include "io/task.h"
 #include "tests/io/io_test_util.h"
@@ -77,7 +83,97 @@ TEST_P(FileTest, ReadErrorIsStatus) {
   Runtime rt(RuntimeOptions{.n_cores = 1, .backend = GetParam()});
   absl::StatusOr<std::string> r = rt.block_on(ReadAt(&*d, 10, 0));
   ASSERT_FALSE(r.ok());
-  EXPECT_TRUE(absl::StrContains(r.status().message(), "pread(fd=")) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "read(fd=")) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "offset=0")) << r.status();
+}
+
+io_internal::KernelOpStats ThisCoreKernelOpStats() {
+  io_internal::KernelOpStats st;
+  io_internal::CurrentCore()->backend()->GetKernelOpStats(&st);
+  return st;
+}
+
+io_internal::KernelOpStats StatsOf(Runtime& rt) {
+  absl::StatusOr<io_internal::KernelOpStats> st =
+      rt.block_on([]() -> Task<io_internal::KernelOpStats> { co_return ThisCoreKernelOpStats(); }());
+  READBUF_CHECK(st.ok(), "stats task failed");
+  return *st;
+}
+
+// Many concurrent reads on one core; returns every read's bytes in order.
+Task<std::vector<std::string>> ReadManyConcurrently(File* f, int n) {
+  std::vector<JoinHandle<absl::StatusOr<std::string>>> reads;
+  for (int i = 0; i < n; ++i) reads.push_back(spawn(ReadAt(f, 26, static_cast<std::uint64_t>(i))));
+  std::vector<std::string> out;
+  for (auto& h : reads) {
+    auto r = co_await h;
+    out.push_back(r.ok() ? *r : std::string("error"));
+  }
+  co_return out;
+}
+
+TEST_P(FileTest, ReadsBeyondTheOpSlotsWaitForOne) {
+  absl::StatusOr<File> f = File::open(path_);
+  ASSERT_TRUE(f.ok()) << f.status();
+  Runtime rt(RuntimeOptions{.n_cores = 1, .backend = GetParam(), .kernel_op_slots = 2});
+  const io_internal::KernelOpStats before = StatsOf(rt);
+  absl::StatusOr<std::vector<std::string>> all = rt.block_on(ReadManyConcurrently(&*f, 40));
+  ASSERT_TRUE(all.ok()) << all.status();
+  const std::vector<std::string>& got = *all;
+  ASSERT_EQ(got.size(), 40u);
+  std::string expected;
+  for (int i = 0; i < 26 + 40; ++i) expected.push_back(static_cast<char>('a' + i % 26));
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(got[i], expected.substr(i, 26)) << "read " << i;
+  const io_internal::KernelOpStats after = StatsOf(rt);
+  if (rt.backend_name() == std::string("io_uring")) {
+    EXPECT_EQ(after.slots, 2u);
+    EXPECT_EQ(after.started - before.started, 40u);  // every read went to the kernel
+    EXPECT_GT(after.waited_for_slot, 0u);            // and some waited for a slot
+    EXPECT_EQ(after.in_flight, 0u);
+    EXPECT_EQ(after.queued, 0u);
+  } else {
+    EXPECT_EQ(after.started, 0u);  // epoll: plain pread
+  }
+}
+
+Task<absl::StatusOr<std::string>> ReadFifoForever(File* f) {
+  co_return co_await ReadAt(f, 16, 0);
+}
+
+TEST_P(FileTest, CancellingAReadInTheKernelReleasesEverything) {
+  // A FIFO read blocks in the kernel until data arrives: the task stays
+  // pinned while the op is in flight and is destroyed once it is cancelled.
+  const std::string fifo = path_ + ".fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  {
+    absl::StatusOr<File> f = File::open(fifo, O_RDWR);  // O_RDWR: open does not block
+    ASSERT_TRUE(f.ok()) << f.status();
+    const int fds_before = testing_io::CountOpenFds();
+    {
+    Runtime rt(RuntimeOptions{.n_cores = 1, .backend = GetParam()});
+    if (rt.backend_name() != std::string("io_uring")) {
+      ::unlink(fifo.c_str());
+      GTEST_SKIP() << "epoll reads a FIFO with pread on the core thread (blocking)";
+    }
+    JoinHandle<absl::StatusOr<std::string>> h = rt.spawn(ReadFifoForever(&*f));
+    for (int i = 0; i < 200; ++i) {
+      io_internal::KernelOpStats st = StatsOf(rt);
+      if (st.in_flight == 1) break;
+      ::usleep(5000);
+    }
+    h.cancel();
+    (void)rt.block_on([](JoinHandle<absl::StatusOr<std::string>> h) -> Task<bool> {
+      auto r = co_await h;
+      EXPECT_FALSE(r.ok()) << "the cancelled read should report Cancelled";
+      co_return true;
+    }(std::move(h)));
+    io_internal::KernelOpStats st = StatsOf(rt);
+    EXPECT_EQ(st.in_flight, 0u);
+    EXPECT_GE(st.cancels, 1u);
+    }
+    EXPECT_EQ(testing_io::CountOpenFds(), fds_before);
+  }
+  ::unlink(fifo.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, FileTest,
