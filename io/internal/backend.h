@@ -44,6 +44,14 @@ class ReadinessSink {
   ~ReadinessSink() = default;
 };
 
+// How a core was woken by other threads (see Backend::Notify).
+struct DoorbellStats {
+  std::uint64_t eventfd_writes = 0;     // wakes sent by writing the eventfd
+  std::uint64_t msg_ring_sends = 0;     // wakes this core sent as MSG_RING
+  std::uint64_t msg_ring_received = 0;  // MSG_RING wakes this core received
+  std::uint64_t msg_ring_failures = 0;  // sends that failed (then eventfd)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -66,6 +74,8 @@ class Backend {
   // Wakes a Wait() in progress or the next one.
   // Thread safety: callable from any thread.
   virtual void Notify() = 0;
+
+  virtual DoorbellStats doorbell_stats() const { return {}; }
 
   // The core's provided-buffer receive ring (io/internal/recv_ring.h), or
   // null when the backend has none (epoll).

@@ -17,9 +17,13 @@
 // starts when a completion frees one. Their user_data sets kOpTag in the
 // index half.
 //
-// The doorbell is an eventfd watched by a multishot poll. (IORING_OP_MSG_RING
-// from the sender's ring can replace it for core-to-core wakeups; plain
-// threads have no ring, so the eventfd stays as the general path.)
+// The doorbell: a core woken from another core's thread gets an
+// IORING_OP_MSG_RING queued on the *sender's* ring (CQE_SKIP_SUCCESS), which
+// goes out with the sender's next io_uring_enter, so a cross-core wake costs
+// no syscall of its own. The price: the wake waits for the end of the
+// sender's loop iteration. Threads without a ring (block_on, spawn from main)
+// and failed sends (the failure CQE names the target's eventfd) write the
+// target's eventfd, which a multishot poll watches.
 //
 // Receiving through a provided-buffer ring (io/internal/recv_ring.h): the
 // backend is the core's RecvRing. The BufRing is registered lazily, on the
@@ -41,6 +45,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -103,6 +108,14 @@ bool EnvDisablesRing() {
   return s == "0" || s == "off" || s == "false" || s == "no";
 }
 
+// READBUF_MSG_RING=0 makes cross-core wakes use the eventfd (to compare).
+bool EnvDisablesMsgRing() {
+  const char* v = std::getenv("READBUF_MSG_RING");
+  if (v == nullptr) return false;
+  const std::string s(v);
+  return s == "0" || s == "off" || s == "false" || s == "no";
+}
+
 // Multishot recv needs Linux 6.0.
 bool KernelHasMultishotRecv() {
   utsname u{};
@@ -120,9 +133,17 @@ class NullSink final : public ReadinessSink {
 
 constexpr std::uint64_t kDoorbellData = ~std::uint64_t{0};
 constexpr std::uint64_t kIgnoreData = ~std::uint64_t{0} - 1;
+constexpr std::uint64_t kMsgRingWakeData = ~std::uint64_t{0} - 2;  // on the target
+// Low word of a failed MSG_RING's user_data (the high word is the target's
+// eventfd). No slot index reaches it (fd slots < 2^22, ops are kOpTag | < 2^16).
+constexpr std::uint32_t kMsgRingFailedLow = 0xFFFFFFF0u;
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP;
 constexpr unsigned kRingEntries = 1024;
 constexpr std::uint32_t kOpTag = 1u << 31;  // index half of a kernel op's user_data
+
+class UringBackend;
+// The ring of the core running on this thread (null elsewhere).
+thread_local UringBackend* tls_thread_ring = nullptr;
 
 class UringBackend final : public Backend, public RecvRing {
  public:
@@ -165,9 +186,11 @@ class UringBackend final : public Backend, public RecvRing {
       return absl::UnimplementedError(
           "io_uring lacks IORING_FEAT_EXT_ARG or IORING_FEAT_NODROP");
     }
+    msg_ring_ok_ = (p.features & IORING_FEAT_CQE_SKIP) != 0 && !EnvDisablesMsgRing();
     // Saves an fdget per enter; failure only costs that.
     io_uring_register_ring_fd(&ring_);
     ArmDoorbell();
+    tls_thread_ring = this;
     return absl::OkStatus();
   }
 
@@ -240,9 +263,22 @@ class UringBackend final : public Backend, public RecvRing {
   }
 
   void Notify() override {
-    std::uint64_t one = 1;
-    while (::write(evfd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    UringBackend* from = tls_thread_ring;
+    if (from != nullptr && from != this && from->msg_ring_ok_) {
+      from->SendWake(ring_.ring_fd, evfd_);
+      return;
     }
+    eventfd_writes_.fetch_add(1, std::memory_order_relaxed);
+    WriteEventFd(evfd_);
+  }
+
+  DoorbellStats doorbell_stats() const override {
+    DoorbellStats st;
+    st.eventfd_writes = eventfd_writes_.load(std::memory_order_relaxed);
+    st.msg_ring_sends = msg_ring_sends_;
+    st.msg_ring_received = msg_ring_received_;
+    st.msg_ring_failures = msg_ring_failures_;
+    return st;
   }
 
   RecvRing* recv_ring() override { return this; }
@@ -293,6 +329,7 @@ class UringBackend final : public Backend, public RecvRing {
   }
 
   void Quiesce() override {
+    if (tls_thread_ring == this) tls_thread_ring = nullptr;
     const std::int64_t deadline = BootTimeNowNs() + 5'000'000'000;
     NullSink sink;
     while (recvs_in_flight_ != 0 && BootTimeNowNs() < deadline) {
@@ -607,6 +644,23 @@ class UringBackend final : public Backend, public RecvRing {
     CurrentCore()->DeliverPinnedWake(&op->run);
   }
 
+  static void WriteEventFd(int fd) {
+    std::uint64_t one = 1;
+    while (::write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+  }
+
+  // On this (the sender's) thread: queues a wake for another core's ring.
+  void SendWake(int target_ring_fd, int target_evfd) {
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_msg_ring(sqe, target_ring_fd, 0, kMsgRingWakeData, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(
+        sqe, (static_cast<std::uint64_t>(static_cast<std::uint32_t>(target_evfd)) << 32) |
+                 kMsgRingFailedLow);
+    ++msg_ring_sends_;
+  }
+
   std::uint64_t OpUserData(std::uint32_t idx) const {
     return (static_cast<std::uint64_t>(op_gens_[idx]) << 32) | kOpTag | idx;
   }
@@ -651,6 +705,18 @@ class UringBackend final : public Backend, public RecvRing {
     const std::uint64_t ud = cqe->user_data;
     const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
     if (ud == kIgnoreData) return;
+    if (ud == kMsgRingWakeData) {
+      ++msg_ring_received_;  // the wake itself was the point
+      return;
+    }
+    if (static_cast<std::uint32_t>(ud) == kMsgRingFailedLow) {
+      // A MSG_RING we sent failed: wake the target the other way, and stop
+      // using MSG_RING from this core.
+      ++msg_ring_failures_;
+      msg_ring_ok_ = false;
+      WriteEventFd(static_cast<int>(ud >> 32));
+      return;
+    }
     if (ud == kDoorbellData) {
       std::uint64_t v;
       while (::read(evfd_, &v, sizeof(v)) < 0 && errno == EINTR) {
@@ -695,6 +761,11 @@ class UringBackend final : public Backend, public RecvRing {
   }
 
   int evfd_;
+  bool msg_ring_ok_ = false;  // send cross-core wakes as MSG_RING
+  std::atomic<std::uint64_t> eventfd_writes_{0};
+  std::uint64_t msg_ring_sends_ = 0;
+  std::uint64_t msg_ring_received_ = 0;
+  std::uint64_t msg_ring_failures_ = 0;
   io_uring ring_{};
   bool ring_ready_ = false;
   std::vector<Slot> slots_;

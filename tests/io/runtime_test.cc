@@ -13,6 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "io/channel.h"
+#include "io/internal/backend.h"
 #include "io/internal/core.h"
 #include "io/task.h"
 
@@ -213,6 +215,63 @@ TEST(RuntimeTest, BackendOptionUringOrReportedFallback) {
     EXPECT_STREQ(rt.backend_name(), "epoll");
     EXPECT_NE(rt.backend_note().find("io_uring"), std::string::npos);
   }
+}
+
+Task<io_internal::DoorbellStats> ThisCoreDoorbell() {
+  co_return io_internal::CurrentCore()->backend()->doorbell_stats();
+}
+
+// Ping-pong between a task on core 0 and one on core 1 through two channels:
+// every hop wakes the other core.
+Task<int> Bounce(Channel<int>* in, Channel<int>* out, int rounds) {
+  int last = 0;
+  for (int i = 0; i < rounds; ++i) {
+    absl::StatusOr<int> v = co_await in->receive();
+    if (!v.ok()) co_return -1;
+    last = *v;
+    if (!out->send(*v + 1).ok()) co_return -1;
+  }
+  co_return last;
+}
+
+TEST(RuntimeTest, CrossCoreWakesOnUringAreMsgRingNotEventfd) {
+  Runtime rt(RuntimeOptions{.n_cores = 2, .backend = BackendKind::kUring});
+  if (std::string(rt.backend_name()) != "io_uring") GTEST_SKIP() << rt.backend_note();
+  Channel<int> a_to_b, b_to_a;
+  constexpr int kRounds = 2000;
+  JoinHandle<int> b = rt.spawn_on(1, Bounce(&a_to_b, &b_to_a, kRounds));
+  JoinHandle<int> a = rt.spawn_on(0, [](Channel<int>* to_b, Channel<int>* from_b) -> Task<int> {
+    int v = 0;
+    for (int i = 0; i < kRounds; ++i) {
+      if (!to_b->send(v).ok()) co_return -1;
+      absl::StatusOr<int> r = co_await from_b->receive();
+      if (!r.ok()) co_return -1;
+      v = *r + 1;
+    }
+    co_return v;
+  }(&a_to_b, &b_to_a));
+  absl::StatusOr<int> va = rt.block_on([](JoinHandle<int> h) -> Task<int> {
+    auto r = co_await h;
+    co_return r.ok() ? *r : -1;
+  }(std::move(a)));
+  ASSERT_TRUE(va.ok());
+  EXPECT_EQ(*va, 2 * kRounds);  // every hop arrived, in order
+  auto doorbell_of = [&rt](int core) {
+    return rt.block_on([](JoinHandle<io_internal::DoorbellStats> h) -> Task<io_internal::DoorbellStats> {
+      auto r = co_await h;
+      co_return r.ok() ? *r : io_internal::DoorbellStats{};
+    }(rt.spawn_on(core, ThisCoreDoorbell())));
+  };
+  absl::StatusOr<io_internal::DoorbellStats> d0 = doorbell_of(0);
+  absl::StatusOr<io_internal::DoorbellStats> d1 = doorbell_of(1);
+  ASSERT_TRUE(d0.ok() && d1.ok());
+  EXPECT_GT(d0->msg_ring_sends + d1->msg_ring_sends, 0u);
+  EXPECT_GT(d0->msg_ring_received + d1->msg_ring_received, 0u);
+  EXPECT_EQ(d0->msg_ring_failures + d1->msg_ring_failures, 0u);
+  // Core-to-core wakes never touched an eventfd; only the test's own thread
+  // (block_on/spawn_on from outside) may have.
+  EXPECT_LT(d0->eventfd_writes + d1->eventfd_writes, 10u)
+      << "sends " << d0->msg_ring_sends + d1->msg_ring_sends;
 }
 
 TEST(RuntimeTest, EnvironmentSelectsBackendUnlessOptionsDo) {
