@@ -66,9 +66,13 @@ class Backend {
   // Stops watching; no OnReadiness for `fs` is delivered after it returns.
   virtual void Deregister(FdState* fs) = 0;
 
-  // Waits for readiness, a Notify(), or the timeout and reports readiness to
-  // the sink. `timeout_ns`: nullopt waits without limit, 0 only polls.
-  virtual void Wait(std::optional<std::int64_t> timeout_ns,
+  // Waits for readiness, a Notify(), or `deadline_ns` (CLOCK_BOOTTIME) and
+  // reports readiness to the sink. nullopt waits without limit; a deadline
+  // not after now (0, say) only polls. io_uring waits on CLOCK_BOOTTIME
+  // itself (kernel >= 6.12), so a deadline that passes while the machine is
+  // suspended ends the wait at resume; epoll waits a relative time on
+  // CLOCK_MONOTONIC, which a suspend stretches.
+  virtual void Wait(std::optional<std::int64_t> deadline_ns,
                     ReadinessSink* sink) = 0;
 
   // Wakes a Wait() in progress or the next one.

@@ -479,26 +479,27 @@ void Core::Loop() {
     RunReady();
     DrainInbox();
 
-    std::optional<std::int64_t> timeout;
+    // The wait ends at the earliest of the shutdown deadline and the first
+    // timer (absolute, CLOCK_BOOTTIME); 0 polls.
+    std::optional<std::int64_t> wake_at;
     if (shutdown_requested_.load()) {
-      std::int64_t deadline = shutdown_deadline_ns_.load();
+      const std::int64_t deadline = shutdown_deadline_ns_.load();
       now = BootTimeNowNs();
       if (!cancelled_all_ && now >= deadline) CancelAllLive();
       if (live_count_ == 0) return;
-      if (!cancelled_all_) timeout = deadline - now;
+      if (!cancelled_all_) wake_at = deadline;
     }
     if (run_queue_.next != &run_queue_) {
-      timeout = 0;
+      wake_at = 0;
     } else if (TimerNode* t = timers_.Top()) {
-      std::int64_t d = std::max<std::int64_t>(0, t->deadline_ns - now);
-      if (!timeout.has_value() || d < *timeout) timeout = d;
+      if (!wake_at.has_value() || t->deadline_ns < *wake_at) wake_at = t->deadline_ns;
     }
-    if (!timeout.has_value() || *timeout > 0) {
+    if (!wake_at.has_value() || *wake_at > 0) {
       sleeping_.store(true);
       std::lock_guard<std::mutex> l(inbox_mu_);
-      if (inbox_head_ != nullptr) timeout = 0;
+      if (inbox_head_ != nullptr) wake_at = 0;
     }
-    backend_->Wait(timeout, this);
+    backend_->Wait(wake_at, this);
     sleeping_.store(false);
   }
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -48,14 +49,14 @@ class EpollBackend final : public Backend {
     ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fs->fd, nullptr);
   }
 
-  void Wait(std::optional<std::int64_t> timeout_ns,
+  void Wait(std::optional<std::int64_t> deadline_ns,
             ReadinessSink* sink) override {
     constexpr int kMaxEvents = 256;
     epoll_event events[kMaxEvents];
     timespec ts{};
     timespec* tsp = nullptr;
-    if (timeout_ns.has_value()) {
-      std::int64_t t = *timeout_ns < 0 ? 0 : *timeout_ns;
+    if (deadline_ns.has_value()) {
+      const std::int64_t t = *deadline_ns <= 0 ? 0 : std::max<std::int64_t>(0, *deadline_ns - BootTimeNowNs());
       ts.tv_sec = t / 1000000000;
       ts.tv_nsec = t % 1000000000;
       tsp = &ts;

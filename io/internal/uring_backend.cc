@@ -39,10 +39,13 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -101,20 +104,28 @@ RecvRingOptions& DefaultOptionsLocked() {
   return *options;
 }
 
-bool EnvDisablesRing() {
-  const char* v = std::getenv("READBUF_RECV_RING");
+bool EnvIsOff(const char* name) {
+  const char* v = std::getenv(name);
   if (v == nullptr) return false;
   const std::string s(v);
   return s == "0" || s == "off" || s == "false" || s == "no";
 }
 
+bool EnvDisablesRing() { return EnvIsOff("READBUF_RECV_RING"); }
+
+// Newer than liburing 2.3's headers (Linux 6.12).
+constexpr unsigned kEnterAbsTimer = 1u << 5;  // IORING_ENTER_ABS_TIMER
+constexpr unsigned kRegisterClock = 29;       // IORING_REGISTER_CLOCK
+struct io_uring_clock_register_arg {
+  std::uint32_t clockid;
+  std::uint32_t reserved[3];
+};
+
+// READBUF_ABS_TIMER=0 makes waits use relative timeouts (to compare).
+bool EnvDisablesAbsTimer() { return EnvIsOff("READBUF_ABS_TIMER"); }
+
 // READBUF_MSG_RING=0 makes cross-core wakes use the eventfd (to compare).
-bool EnvDisablesMsgRing() {
-  const char* v = std::getenv("READBUF_MSG_RING");
-  if (v == nullptr) return false;
-  const std::string s(v);
-  return s == "0" || s == "off" || s == "false" || s == "no";
-}
+bool EnvDisablesMsgRing() { return EnvIsOff("READBUF_MSG_RING"); }
 
 // Multishot recv needs Linux 6.0.
 bool KernelHasMultishotRecv() {
@@ -187,8 +198,14 @@ class UringBackend final : public Backend, public RecvRing {
           "io_uring lacks IORING_FEAT_EXT_ARG or IORING_FEAT_NODROP");
     }
     msg_ring_ok_ = (p.features & IORING_FEAT_CQE_SKIP) != 0 && !EnvDisablesMsgRing();
+    // Timeouts on CLOCK_BOOTTIME, absolute (kernel >= 6.12); without it the
+    // wait uses a relative timeout.
+    io_uring_clock_register_arg clock{};
+    clock.clockid = CLOCK_BOOTTIME;
+    abs_boottime_ = ::syscall(__NR_io_uring_register, ring_.ring_fd, kRegisterClock, &clock, 0) == 0 &&
+                    !EnvDisablesAbsTimer();
     // Saves an fdget per enter; failure only costs that.
-    io_uring_register_ring_fd(&ring_);
+    registered_ring_fd_ = io_uring_register_ring_fd(&ring_) == 1;
     ArmDoorbell();
     tls_thread_ring = this;
     return absl::OkStatus();
@@ -232,17 +249,22 @@ class UringBackend final : public Backend, public RecvRing {
     io_uring_sqe_set_data64(sqe, kIgnoreData);
   }
 
-  void Wait(std::optional<std::int64_t> timeout_ns,
+  void Wait(std::optional<std::int64_t> deadline_ns,
             ReadinessSink* sink) override {
     int r;
-    if (timeout_ns.has_value() && *timeout_ns <= 0) {
+    const std::int64_t now =
+        deadline_ns.has_value() && *deadline_ns > 0 ? BootTimeNowNs() : 0;
+    if (deadline_ns.has_value() && *deadline_ns <= now) {
       r = io_uring_submit_and_get_events(&ring_);
+    } else if (deadline_ns.has_value() && abs_boottime_) {
+      r = SubmitAndWaitUntil(*deadline_ns);
     } else {
       __kernel_timespec ts{};
       __kernel_timespec* tsp = nullptr;
-      if (timeout_ns.has_value()) {
-        ts.tv_sec = *timeout_ns / 1000000000;
-        ts.tv_nsec = *timeout_ns % 1000000000;
+      if (deadline_ns.has_value()) {
+        const std::int64_t rel = *deadline_ns - now;
+        ts.tv_sec = rel / 1000000000;
+        ts.tv_nsec = rel % 1000000000;
         tsp = &ts;
       }
       io_uring_cqe* cqe = nullptr;
@@ -333,7 +355,7 @@ class UringBackend final : public Backend, public RecvRing {
     const std::int64_t deadline = BootTimeNowNs() + 5'000'000'000;
     NullSink sink;
     while (recvs_in_flight_ != 0 && BootTimeNowNs() < deadline) {
-      Wait(50'000'000, &sink);
+      Wait(BootTimeNowNs() + 50'000'000, &sink);
     }
     if (recvs_in_flight_ != 0) {
       std::fprintf(stderr,
@@ -644,6 +666,35 @@ class UringBackend final : public Backend, public RecvRing {
     CurrentCore()->DeliverPinnedWake(&op->run);
   }
 
+  // Submits what is queued and waits for one CQE or the CLOCK_BOOTTIME
+  // `deadline_ns`, in one io_uring_enter (IORING_ENTER_ABS_TIMER against the
+  // clock registered in Init). liburing 2.3 has no call for an absolute
+  // timeout, so this publishes the SQ tail itself, as its submit does.
+  int SubmitAndWaitUntil(std::int64_t deadline_ns) {
+    io_uring_sq& sq = ring_.sq;
+    const unsigned tail = sq.sqe_tail;
+    if (sq.sqe_head != tail) {
+      sq.sqe_head = tail;
+      __atomic_store_n(sq.ktail, tail, __ATOMIC_RELEASE);
+    }
+    const unsigned to_submit = tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
+    __kernel_timespec ts{};
+    ts.tv_sec = deadline_ns / 1000000000;
+    ts.tv_nsec = deadline_ns % 1000000000;
+    io_uring_getevents_arg arg{};
+    arg.sigmask_sz = _NSIG / 8;
+    arg.ts = reinterpret_cast<std::uint64_t>(&ts);
+    unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | kEnterAbsTimer;
+    int fd = ring_.ring_fd;
+    if (registered_ring_fd_) {
+      flags |= IORING_ENTER_REGISTERED_RING;
+      fd = ring_.enter_ring_fd;
+    }
+    int r = io_uring_enter2(static_cast<unsigned>(fd), to_submit, 1, flags,
+                            reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
+    return r;  // liburing returns -errno itself
+  }
+
   static void WriteEventFd(int fd) {
     std::uint64_t one = 1;
     while (::write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
@@ -761,6 +812,8 @@ class UringBackend final : public Backend, public RecvRing {
   }
 
   int evfd_;
+  bool abs_boottime_ = false;       // Wait uses an absolute BOOTTIME timeout
+  bool registered_ring_fd_ = false;  // enter through ring_.enter_ring_fd
   bool msg_ring_ok_ = false;  // send cross-core wakes as MSG_RING
   std::atomic<std::uint64_t> eventfd_writes_{0};
   std::uint64_t msg_ring_sends_ = 0;
