@@ -6,9 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "io/internal/core.h"
 #include "io/internal/fd_ops.h"
 
 namespace readbuf {
@@ -130,6 +133,12 @@ absl::StatusOr<AsyncFd> ListenerSocket::Bind(const SocketAddress& addr,
 }
 
 Task<absl::StatusOr<AsyncFd>> ListenerSocket::AcceptFd() {
+  // Out of fds or kernel memory: the pending connection stays queued and the
+  // listener stays readable, so retrying at once would spin. Back off
+  // (1 ms doubling to 128 ms) until an fd frees up; a sleep is a suspension
+  // point, so the accept can still be cancelled.
+  std::int64_t backoff_ns = 1'000'000;
+  constexpr std::int64_t kMaxBackoffNs = 128'000'000;
   for (;;) {
     if (!fd_.is_readable()) {
       absl::Status s = co_await fd_.readable();
@@ -141,6 +150,12 @@ Task<absl::StatusOr<AsyncFd>> ListenerSocket::AcceptFd() {
     if (err == EINTR || err == ECONNABORTED) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
       fd_.mark_not_readable();
+      continue;
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      ++accept_backoffs_;
+      co_await SleepAwaiter(BootTimeNowNs() + backoff_ns);
+      backoff_ns = std::min(backoff_ns * 2, kMaxBackoffNs);
       continue;
     }
     co_return FdError(err, "accept4", fd_.fd());

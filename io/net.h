@@ -33,6 +33,7 @@
 
 #include <cstddef>
 #include <span>
+#include <cstdint>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -110,6 +111,8 @@ class ListenerSocket {
  public:
   absl::StatusOr<SocketAddress> local_addr() const;
   void close() { fd_.close(); }
+  // How often accept() met EMFILE, ENFILE, ENOBUFS or ENOMEM and backed off.
+  std::uint64_t accept_backoffs() const { return accept_backoffs_; }
   AsyncFd& async_fd() { return fd_; }
 
  protected:
@@ -124,6 +127,7 @@ class ListenerSocket {
   Task<absl::StatusOr<AsyncFd>> AcceptFd();
 
   AsyncFd fd_;
+  std::uint64_t accept_backoffs_ = 0;
 };
 
 }  // namespace io_internal
@@ -149,7 +153,10 @@ class TcpListener : public io_internal::ListenerSocket {
   // free port (see local_addr()).
   static absl::StatusOr<TcpListener> bind(const SocketAddress& addr,
                                           const ListenOptions& options = {});
-  // Waits for and accepts the next connection.
+  // Waits for and accepts the next connection. When the process is out of
+  // fds (EMFILE, ENFILE) or the kernel out of memory, the connection stays
+  // queued and accept() retries after a backoff (1 ms doubling to 128 ms)
+  // instead of failing or spinning; accept_backoffs() counts those.
   Task<absl::StatusOr<TcpStream>> accept();
 
  private:
