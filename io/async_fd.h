@@ -118,9 +118,17 @@ class AsyncFd {
   void close();
 
  private:
-  friend struct io_internal::AsyncFdAccess;  // io/ring_read.h
+  friend struct io_internal::AsyncFdAccess;
   io_internal::FdState* fs_ = nullptr;
 };
+
+namespace io_internal {
+// For io/ internals that talk to the backend about an fd (the receive ring,
+// multishot accept).
+struct AsyncFdAccess {
+  static FdState* State(AsyncFd& fd) { return fd.fs_; }
+};
+}  // namespace io_internal
 
 }  // namespace readbuf
 

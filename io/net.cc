@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "io/internal/backend.h"
 #include "io/internal/core.h"
 #include "io/internal/fd_ops.h"
 
@@ -132,6 +133,51 @@ absl::StatusOr<AsyncFd> ListenerSocket::Bind(const SocketAddress& addr,
   return afd;
 }
 
+namespace {
+
+// Suspends until the listener's multishot accept completes (or fails).
+class KernelAcceptWait {
+ public:
+  explicit KernelAcceptWait(AsyncFd& listener)
+      : core_(CurrentCore()), fs_(AsyncFdAccess::State(listener)) {}
+  KernelAcceptWait(const KernelAcceptWait&) = delete;
+  KernelAcceptWait& operator=(const KernelAcceptWait&) = delete;
+  ~KernelAcceptWait() {
+    if (waiting_) core_->backend()->AbandonAcceptWait(fs_, &run_);
+  }
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    run_.h = h;
+    run_.task = core_->current_task();
+    waiting_ = true;
+    core_->backend()->SetAcceptWaiter(fs_, &run_);
+  }
+  void await_resume() noexcept { waiting_ = false; }
+
+ private:
+  Core* core_;
+  FdState* fs_;
+  RunNode run_;
+  bool waiting_ = false;
+};
+
+}  // namespace
+
+AcceptTake ListenerSocket::TakeKernelAccepted(int* fd, int* err) {
+  Core* core = CurrentCore();
+  FdState* fs = AsyncFdAccess::State(fd_);
+  if (core == nullptr || fs == nullptr) return AcceptTake::kUnsupported;
+  Core* owner = fs->core.load(std::memory_order_acquire);
+  if (owner == nullptr) {
+    // Registered so that closing the listener reaches the backend, which
+    // cancels the accept and closes what it queued.
+    if (!core->Register(fs).ok()) return AcceptTake::kUnsupported;
+  } else if (owner != core) {
+    return AcceptTake::kUnsupported;  // the readiness path reports the misuse
+  }
+  return core->backend()->TakeAccepted(fs, fd, err);
+}
+
 Task<absl::StatusOr<AsyncFd>> ListenerSocket::AcceptFd() {
   // Out of fds or kernel memory: the pending connection stays queued and the
   // listener stays readable, so retrying at once would spin. Back off
@@ -140,13 +186,37 @@ Task<absl::StatusOr<AsyncFd>> ListenerSocket::AcceptFd() {
   std::int64_t backoff_ns = 1'000'000;
   constexpr std::int64_t kMaxBackoffNs = 128'000'000;
   for (;;) {
+    // io_uring: the kernel accepts (multishot) and queues the fds.
+    int fd = -1;
+    int err = 0;
+    switch (TakeKernelAccepted(&fd, &err)) {
+      case AcceptTake::kFd:
+        backoff_ns = 1'000'000;
+        co_return AsyncFd(fd);
+      case AcceptTake::kWait: {
+        KernelAcceptWait wait(fd_);
+        co_await wait;
+        continue;
+      }
+      case AcceptTake::kError:
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+          ++accept_backoffs_;
+          co_await SleepAwaiter(BootTimeNowNs() + backoff_ns);
+          backoff_ns = std::min(backoff_ns * 2, kMaxBackoffNs);
+          continue;
+        }
+        if (err == EINTR || err == ECONNABORTED || err == EAGAIN) continue;
+        co_return FdError(err, "accept (io_uring)", fd_.fd());
+      case AcceptTake::kUnsupported:
+        break;
+    }
     if (!fd_.is_readable()) {
       absl::Status s = co_await fd_.readable();
       if (!s.ok()) co_return s;
     }
     int c = ::accept4(fd_.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c >= 0) co_return AsyncFd(c);
-    int err = errno;
+    err = errno;
     if (err == EINTR || err == ECONNABORTED) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
       fd_.mark_not_readable();

@@ -32,8 +32,8 @@
 #include <sys/uio.h>
 
 #include <cstddef>
-#include <span>
 #include <cstdint>
+#include <span>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -41,6 +41,7 @@
 #include "buf/read_buf.h"
 #include "io/address.h"
 #include "io/async_fd.h"
+#include "io/internal/backend.h"
 #include "io/read_into.h"
 #include "io/task.h"
 
@@ -125,6 +126,8 @@ class ListenerSocket {
   static absl::StatusOr<AsyncFd> Bind(const SocketAddress& addr,
                                       const ListenOptions& options);
   Task<absl::StatusOr<AsyncFd>> AcceptFd();
+  // The io_uring multishot accept path (kUnsupported: use accept4).
+  AcceptTake TakeKernelAccepted(int* fd, int* err);
 
   AsyncFd fd_;
   std::uint64_t accept_backoffs_ = 0;

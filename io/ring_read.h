@@ -73,9 +73,6 @@ RecvRingStats recv_ring_stats();
 namespace io_internal {
 
 // Reaches AsyncFd's state for the ring path.
-struct AsyncFdAccess {
-  static FdState* State(AsyncFd& fd) { return fd.fs_; }
-};
 
 // A connection's handle on its core's ring; empty when the ring path does
 // not apply.

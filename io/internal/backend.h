@@ -27,6 +27,7 @@ namespace io_internal {
 
 struct FdState;
 struct KernelOp;
+struct RunNode;
 struct KernelOpStats;
 class RecvRing;
 class TaskStateBase;
@@ -50,6 +51,14 @@ struct DoorbellStats {
   std::uint64_t msg_ring_sends = 0;     // wakes this core sent as MSG_RING
   std::uint64_t msg_ring_received = 0;  // MSG_RING wakes this core received
   std::uint64_t msg_ring_failures = 0;  // sends that failed (then eventfd)
+};
+
+// The result of Backend::TakeAccepted.
+enum class AcceptTake : std::uint8_t {
+  kFd,           // `*fd` is a new connection (non-blocking, close-on-exec)
+  kWait,         // none yet: SetAcceptWaiter, then Take again
+  kError,        // `*error` is the errno the accept ended with (reported once)
+  kUnsupported,  // use readiness + accept4 (this time or always)
 };
 
 class Backend {
@@ -84,6 +93,24 @@ class Backend {
   // The core's provided-buffer receive ring (io/internal/recv_ring.h), or
   // null when the backend has none (epoll).
   virtual RecvRing* recv_ring() { return nullptr; }
+
+  // --- Multishot accept (io_uring) ---
+  // Takes the next connection the kernel accepted for the listening socket
+  // `listener` without waiting; arms a multishot accept when none is armed.
+  // REQUIRES: listener registered with this backend.
+  virtual AcceptTake TakeAccepted(FdState* listener, int* fd, int* error) {
+    (void)listener, (void)fd, (void)error;
+    return AcceptTake::kUnsupported;
+  }
+  // Connections accepted by multishot accepts so far.
+  virtual std::uint64_t kernel_accepts() const { return 0; }
+  // Resumes `node` at the next accept completion for `listener`.
+  // REQUIRES: TakeAccepted returned kWait; no other waiter.
+  virtual void SetAcceptWaiter(FdState* listener, RunNode* node) { (void)listener, (void)node; }
+  // The waiting task went away: forgets `node` if it is still the waiter.
+  virtual void AbandonAcceptWait(FdState* listener, RunNode* node) {
+    (void)listener, (void)node;
+  }
 
   // --- One-shot kernel operations (io/internal/kernel_op.h) ---
   // True when Submit() works (io_uring); false on readiness backends.

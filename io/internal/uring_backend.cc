@@ -11,6 +11,14 @@
 // Deregister the slot is detached from its fd and an ASYNC_CANCEL is queued;
 // late CQEs for a detached slot are dropped.
 //
+// Multishot accept: a listener's first TakeAccepted arms one multishot
+// IORING_OP_ACCEPT (an fd slot, like a recv); accepted fds queue on the
+// listener (at most kMaxQueuedAccepts: past that the accept is cancelled and
+// the kernel's backlog holds the rest until the queue drains). An accept that
+// ends with an error (EMFILE, ...) reports it once; the next Take re-arms.
+// Closing the listener cancels the accept and closes every queued fd, also
+// the ones that complete later.
+//
 // One-shot kernel ops (io/internal/kernel_op.h; File::read_at uses
 // IORING_OP_READ) have their own fixed table of `kernel_op_slots` slots,
 // separate from the fd slots; an op that finds none queues intrusively and
@@ -96,7 +104,23 @@ struct RecvConn {
   std::size_t head = 0;
 };
 
+// Per-listener multishot accept state.
+struct AcceptState {
+  explicit AcceptState(FdState* f) : fs(f) {}
+  FdState* fs;  // null once the listener is deregistered
+  RunNode* waiter = nullptr;
+  std::uint32_t op = 0;  // accept op slot while `armed`
+  bool armed = false;
+  bool cancel_sent = false;
+  int error = 0;              // errno of an ended accept, reported once
+  std::vector<int> fds;       // [head, size) accepted, not yet taken
+  std::size_t head = 0;
+  std::size_t queued() const { return fds.size() - head; }
+};
+
 namespace {
+
+constexpr std::size_t kMaxQueuedAccepts = 256;
 
 std::mutex default_options_mu;
 RecvRingOptions& DefaultOptionsLocked() {
@@ -225,7 +249,9 @@ class UringBackend final : public Backend, public RecvRing {
     free_head_ = s.next_free;
     s.fs = fs;
     s.recv = nullptr;
+    s.accept = nullptr;
     s.is_recv = false;
+    s.is_accept = false;
     s.in_use = true;
     ++s.gen;
     fs->backend_slot = idx;
@@ -239,6 +265,7 @@ class UringBackend final : public Backend, public RecvRing {
     READBUF_DCHECK(s.in_use && s.fs == fs, "deregistering an unknown fd");
     s.fs = nullptr;  // late CQEs are dropped; the slot frees on the last one
     if (RecvConn* c = std::exchange(s.recv, nullptr)) DetachConn(c);
+    if (AcceptState* a = std::exchange(s.accept, nullptr)) DetachAccept(a);
     // ASYNC_CANCEL rather than POLL_REMOVE: POLL_REMOVE needs to take
     // ownership of the poll and fails with -EALREADY while a wake-up's task
     // work is pending (likely under DEFER_TASKRUN), leaving the poll armed and
@@ -305,6 +332,47 @@ class UringBackend final : public Backend, public RecvRing {
 
   RecvRing* recv_ring() override { return this; }
 
+  // --- Multishot accept ---
+
+  AcceptTake TakeAccepted(FdState* listener, int* fd, int* error) override {
+    if (accept_unsupported_) return AcceptTake::kUnsupported;
+    Slot& ls = slots_[listener->backend_slot];
+    READBUF_DCHECK(ls.in_use && ls.fs == listener, "fd %d is not registered with this core",
+                   listener->fd);
+    if (ls.accept == nullptr) ls.accept = new AcceptState(listener);
+    AcceptState* a = ls.accept;
+    if (a->queued() != 0) {
+      *fd = a->fds[a->head++];
+      if (a->head == a->fds.size()) {
+        a->fds.clear();
+        a->head = 0;
+      }
+      return AcceptTake::kFd;
+    }
+    if (a->error != 0) {
+      *error = std::exchange(a->error, 0);
+      return AcceptTake::kError;
+    }
+    if (a->armed) return AcceptTake::kWait;
+    if (free_head_ >= slots_.size()) return AcceptTake::kUnsupported;  // no slot: accept4 once
+    ArmAccept(a);
+    return AcceptTake::kWait;
+  }
+
+  std::uint64_t kernel_accepts() const override { return accepted_; }
+
+  void SetAcceptWaiter(FdState* listener, RunNode* node) override {
+    AcceptState* a = slots_[listener->backend_slot].accept;
+    READBUF_CHECK(a != nullptr && a->waiter == nullptr,
+                  "two tasks accepting on listener fd %d", listener->fd);
+    a->waiter = node;
+  }
+
+  void AbandonAcceptWait(FdState* listener, RunNode* node) override {
+    AcceptState* a = slots_[listener->backend_slot].accept;
+    if (a != nullptr && a->waiter == node) a->waiter = nullptr;
+  }
+
   // --- Kernel ops ---
 
   bool SupportsKernelOps() const override { return true; }
@@ -354,7 +422,7 @@ class UringBackend final : public Backend, public RecvRing {
     if (tls_thread_ring == this) tls_thread_ring = nullptr;
     const std::int64_t deadline = BootTimeNowNs() + 5'000'000'000;
     NullSink sink;
-    while (recvs_in_flight_ != 0 && BootTimeNowNs() < deadline) {
+    while ((recvs_in_flight_ != 0 || accepts_in_flight_ != 0) && BootTimeNowNs() < deadline) {
       Wait(BootTimeNowNs() + 50'000'000, &sink);
     }
     if (recvs_in_flight_ != 0) {
@@ -497,10 +565,12 @@ class UringBackend final : public Backend, public RecvRing {
   struct Slot {
     FdState* fs = nullptr;
     RecvConn* recv = nullptr;  // poll slot: the fd's ring state; recv slot: its owner
+    AcceptState* accept = nullptr;  // poll slot: listener state; accept slot: its owner
     std::uint32_t gen = 0;
     std::uint32_t next_free = 0;
     bool in_use = false;
     bool is_recv = false;
+    bool is_accept = false;
   };
 
   bool EnsureBufRing() {
@@ -523,7 +593,9 @@ class UringBackend final : public Backend, public RecvRing {
     free_head_ = s.next_free;
     s.fs = nullptr;
     s.recv = c;
+    s.accept = nullptr;
     s.is_recv = true;
+    s.is_accept = false;
     s.in_use = true;
     ++s.gen;
     c->op = idx;
@@ -537,6 +609,84 @@ class UringBackend final : public Backend, public RecvRing {
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = buf_ring_->group();
     io_uring_sqe_set_data64(sqe, UserData(idx));
+  }
+
+  void ArmAccept(AcceptState* a) {
+    const std::uint32_t idx = free_head_;
+    Slot& s = slots_[idx];
+    free_head_ = s.next_free;
+    s.fs = nullptr;
+    s.recv = nullptr;
+    s.accept = a;
+    s.is_recv = false;
+    s.is_accept = true;
+    s.in_use = true;
+    ++s.gen;
+    a->op = idx;
+    a->armed = true;
+    a->cancel_sent = false;
+    ++accept_arms_;
+    ++accepts_in_flight_;
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_multishot_accept(sqe, a->fs->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, UserData(idx));
+  }
+
+  void CancelAccept(AcceptState* a) {
+    a->cancel_sent = true;
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_cancel64(sqe, UserData(a->op), 0);
+    io_uring_sqe_set_data64(sqe, kIgnoreData);
+  }
+
+  static void CloseQueued(AcceptState* a) {
+    for (std::size_t i = a->head; i < a->fds.size(); ++i) ::close(a->fds[i]);
+    a->fds.clear();
+    a->head = 0;
+  }
+
+  // The listener is going away: free `a` now, or at its accept's terminal CQE.
+  void DetachAccept(AcceptState* a) {
+    READBUF_CHECK(a->waiter == nullptr, "closing listener fd %d while a task accepts on it",
+                  a->fs->fd);
+    a->fs = nullptr;
+    CloseQueued(a);
+    if (a->armed) {
+      if (!a->cancel_sent) CancelAccept(a);
+      return;
+    }
+    delete a;
+  }
+
+  void DispatchAccept(std::uint32_t idx, io_uring_cqe* cqe) {
+    AcceptState* a = slots_[idx].accept;
+    const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+    const int res = cqe->res;
+    if (res >= 0) {
+      if (a->fs == nullptr) {
+        ::close(res);  // the listener is gone
+      } else {
+        a->fds.push_back(res);
+        ++accepted_;
+        if (a->queued() >= kMaxQueuedAccepts && more && !a->cancel_sent) CancelAccept(a);
+      }
+    }
+    if (!more) {
+      FreeSlot(idx);
+      a->armed = false;
+      --accepts_in_flight_;
+      if (a->fs == nullptr) {
+        CloseQueued(a);
+        delete a;
+        return;
+      }
+      if (res == -EINVAL || res == -EOPNOTSUPP) {
+        accept_unsupported_ = true;  // readiness + accept4 from now on
+      } else if (res < 0 && res != -ECANCELED) {
+        a->error = -res;
+      }
+    }
+    if (RunNode* w = std::exchange(a->waiter, nullptr)) CurrentCore()->Schedule(w);
   }
 
   void CancelRecv(RecvConn* c) {
@@ -747,7 +897,9 @@ class UringBackend final : public Backend, public RecvRing {
     Slot& s = slots_[idx];
     s.in_use = false;
     s.is_recv = false;
+    s.is_accept = false;
     s.recv = nullptr;
+    s.accept = nullptr;
     s.next_free = free_head_;
     free_head_ = idx;
   }
@@ -786,6 +938,10 @@ class UringBackend final : public Backend, public RecvRing {
     if (!s.in_use || s.gen != gen) return;
     if (s.is_recv) {
       DispatchRecv(idx, cqe);
+      return;
+    }
+    if (s.is_accept) {
+      DispatchAccept(idx, cqe);
       return;
     }
     if (s.fs == nullptr) {
@@ -831,6 +987,12 @@ class UringBackend final : public Backend, public RecvRing {
   KernelOp* op_queue_head_ = nullptr;
   KernelOp* op_queue_tail_ = nullptr;
   KernelOpStats op_stats_;
+
+  // Multishot accept.
+  bool accept_unsupported_ = false;
+  std::uint64_t accept_arms_ = 0;
+  std::uint64_t accepted_ = 0;
+  std::uint64_t accepts_in_flight_ = 0;
 
   // Provided-buffer ring.
   RecvRingOptions options_;

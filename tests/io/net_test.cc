@@ -1,6 +1,8 @@
 #include "io/net.h"
 
+#include <errno.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +21,8 @@
 #include "gtest/gtest.h"
 #include "io/address.h"
 #include "io/channel.h"
+#include "io/internal/backend.h"
+#include "io/internal/core.h"
 #include "io/runtime.h"
 #include "io/task.h"
 #include "io/timer.h"
@@ -349,6 +353,60 @@ TEST_P(NetTest, ShutdownWithLiveConnectionsFinishesWithinBound) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   EXPECT_EQ(CountOpenFds(), baseline);
+}
+
+// A blocking client whose handshake completes in the kernel's backlog.
+int ConnectBlockingTo(const SocketAddress& addr) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, addr.sockaddr_ptr(), addr.length()) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+Task<std::uint64_t> AcceptOneThenClose(TcpListener* l) {
+  absl::StatusOr<TcpStream> first = co_await l->accept();
+  if (!first.ok()) co_return 0;
+  co_await sleep_for(absl::Milliseconds(20));  // the kernel accepts the rest meanwhile
+  const std::uint64_t kernel_accepts = io_internal::CurrentCore()->backend()->kernel_accepts();
+  l->close();  // must close what was accepted but never taken
+  co_return kernel_accepts;
+}
+
+TEST_P(NetTest, ClosingAListenerClosesConnectionsAcceptedButNotTaken) {
+  constexpr int kClients = 20;
+  const int fds_before = CountOpenFds();
+  {
+    Runtime rt(Options(1));
+    absl::StatusOr<TcpListener> l = TcpListener::bind(Loopback());
+    ASSERT_TRUE(l.ok()) << l.status();
+    const SocketAddress addr = *l->local_addr();
+    std::vector<int> clients;
+    for (int i = 0; i < kClients; ++i) clients.push_back(ConnectBlockingTo(addr));
+    absl::StatusOr<std::uint64_t> kernel_accepts = rt.block_on(AcceptOneThenClose(&*l));
+    ASSERT_TRUE(kernel_accepts.ok());
+    if (std::string(rt.backend_name()) == "io_uring") {
+      // Multishot accept took every connection off the backlog.
+      EXPECT_EQ(*kernel_accepts, static_cast<std::uint64_t>(kClients));
+    } else {
+      EXPECT_EQ(*kernel_accepts, 0u);
+    }
+    for (int fd : clients) {
+      ASSERT_GE(fd, 0);
+      char b;
+      errno = 0;
+      const ssize_t n = ::recv(fd, &b, 1, 0);
+      // EOF (closed after accept) or a reset (dropped from the backlog),
+      // never a timeout: no connection is left dangling.
+      EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << "n=" << n << " errno=" << errno;
+      ::close(fd);
+    }
+  }
+  EXPECT_EQ(CountOpenFds(), fds_before);
 }
 
 TEST_P(NetTest, ConnectRefusedIsAnError) {
