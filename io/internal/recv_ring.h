@@ -46,6 +46,13 @@ struct RecvRingOptions {
   // Bytes per buffer: the most one completion delivers. In [64, 1 MiB].
   // Default: 16 KiB.
   std::size_t buffer_size = 16 * 1024;
+  // Received bytes one connection may have queued (taken from the ring, not
+  // yet read by its task). Past this the connection's multishot recv is
+  // cancelled, so further data waits in the kernel's socket buffer and TCP
+  // flow control slows the sender; the recv is re-armed once the task has
+  // read the queue. Bounds the memory a fast sender to a slow reader can pin.
+  // At least buffer_size. Default: 256 KiB.
+  std::size_t max_queued_bytes_per_connection = 256 * 1024;
 };
 
 // RecvRingStats
@@ -68,6 +75,7 @@ struct RecvRingStats {
   std::uint64_t enobufs = 0;          // recvs ended by an empty ring
   std::uint64_t fallback_reads = 0;   // readiness reads after ENOBUFS
   std::uint64_t refill_failures = 0;  // slots left empty (pool refused)
+  std::uint64_t queue_cap_pauses = 0;  // recvs paused at max_queued_bytes_per_connection
 };
 
 namespace io_internal {

@@ -102,6 +102,7 @@ struct RecvConn {
   absl::Status error;
   std::vector<PoolBytes> queue;  // [head, size) not yet read
   std::size_t head = 0;
+  std::size_t queued_bytes = 0;  // bytes in [head, size)
 };
 
 // Per-listener multishot accept state.
@@ -469,10 +470,12 @@ class UringBackend final : public Backend, public RecvRing {
         std::memcpy(block->data(), front.data(), max);
         front.RemovePrefix(max);
         queued_bytes_ -= max;
+        c->queued_bytes -= max;
         *out = PoolBytes(*std::move(block), max);
         return RecvTake::kData;
       }
       queued_bytes_ -= front.size();
+      c->queued_bytes -= front.size();
       --queued_buffers_;
       *out = std::move(front);
       if (++c->head == c->queue.size()) {
@@ -558,6 +561,7 @@ class UringBackend final : public Backend, public RecvRing {
     st.arms = arms_;
     st.enobufs = enobufs_;
     st.fallback_reads = fallback_reads_;
+    st.queue_cap_pauses = queue_cap_pauses_;
     return st;
   }
 
@@ -703,6 +707,7 @@ class UringBackend final : public Backend, public RecvRing {
     }
     c->queue.clear();
     c->head = 0;
+    c->queued_bytes = 0;
   }
 
   // The fd is going away: free `c` now, or at its recv's terminal CQE.
@@ -731,8 +736,15 @@ class UringBackend final : public Backend, public RecvRing {
         bytes_received_ += static_cast<std::uint64_t>(res);
         if (c->fs != nullptr) {
           queued_bytes_ += bytes.size();
+          c->queued_bytes += bytes.size();
           ++queued_buffers_;
           c->queue.push_back(std::move(bytes));
+          if (c->queued_bytes >= options_.max_queued_bytes_per_connection && more &&
+              !c->cancel_sent) {
+            // A slow reader: leave further data in the socket buffer.
+            CancelRecv(c);
+            ++queue_cap_pauses_;
+          }
         }
       }
     }
@@ -1009,6 +1021,7 @@ class UringBackend final : public Backend, public RecvRing {
   std::uint64_t arms_ = 0;
   std::uint64_t enobufs_ = 0;
   std::uint64_t fallback_reads_ = 0;
+  std::uint64_t queue_cap_pauses_ = 0;
 };
 
 }  // namespace
@@ -1024,6 +1037,11 @@ RecvRingOptions DefaultRecvRingOptions() {
 }
 
 absl::Status ValidateRecvRingOptions(const RecvRingOptions& options) {
+  if (options.max_queued_bytes_per_connection < options.buffer_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RecvRingOptions.max_queued_bytes_per_connection=", options.max_queued_bytes_per_connection,
+        ": must be at least buffer_size (", options.buffer_size, ")"));
+  }
   const std::uint32_t e = options.entries;
   if (e == 0 || e > 32768 || (e & (e - 1)) != 0) {
     return absl::InvalidArgumentError(
