@@ -17,19 +17,26 @@ AsyncFd::ReadinessAwaiter::~ReadinessAwaiter() {
   if (waiting_ && slot() == &run_) slot() = nullptr;
 }
 
+namespace io_internal {
+
+absl::Status RegisterOnThisCore(FdState* fs) {
+  READBUF_CHECK(fs != nullptr, "waiting on a closed AsyncFd");
+  Core* core = CurrentCore();
+  READBUF_CHECK(core != nullptr, "waiting for an fd outside a reactor core");
+  Core* owner = fs->core.load(std::memory_order_acquire);
+  if (owner == nullptr) return core->Register(fs);
+  READBUF_CHECK(owner == core, "fd %d used on core %d, registered on %d", fs->fd,
+                core->index(), owner->index());
+  return absl::OkStatus();
+}
+
+}  // namespace io_internal
+
 bool AsyncFd::ReadinessAwaiter::await_ready() {
   READBUF_CHECK(fs_ != nullptr, "waiting on a closed AsyncFd");
   if (write_ ? fs_->writable : fs_->readable) return true;
-  io_internal::Core* core = io_internal::CurrentCore();
-  READBUF_CHECK(core != nullptr, "waiting for an fd outside a reactor core");
-  io_internal::Core* owner = fs_->core.load(std::memory_order_acquire);
-  if (owner == nullptr) {
-    status_ = core->Register(fs_);
-    if (!status_.ok()) return true;
-  } else {
-    READBUF_CHECK(owner == core, "fd %d used on core %d, registered on %d",
-                  fs_->fd, core->index(), owner->index());
-  }
+  status_ = io_internal::RegisterOnThisCore(fs_);
+  if (!status_.ok()) return true;
   // Registration may have reported readiness synchronously on some backends.
   return write_ ? fs_->writable : fs_->readable;
 }

@@ -124,10 +124,15 @@ class AsyncFd {
 
 namespace io_internal {
 // For io/ internals that talk to the backend about an fd (the receive ring,
-// multishot accept).
+// multishot accept, frameless awaiters).
 struct AsyncFdAccess {
   static FdState* State(AsyncFd& fd) { return fd.fs_; }
 };
+
+// Registers `fs` with the calling core's backend unless it already is.
+// REQUIRES: on a core; `fs` not registered with another core (CHECKed).
+// Errors: the backend's registration error.
+absl::Status RegisterOnThisCore(FdState* fs);
 }  // namespace io_internal
 
 }  // namespace readbuf

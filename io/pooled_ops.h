@@ -53,6 +53,7 @@
 #include "absl/strings/str_cat.h"
 #include "buf/pool_bytes.h"
 #include "buf/pooled.h"
+#include "io/internal/pooled_read_awaiter.h"
 #include "io/read_into.h"
 #include "io/ring_read.h"
 #include "io/task.h"
@@ -60,107 +61,26 @@
 
 namespace readbuf {
 
-namespace io_internal {
-
-// A Pooled buffer whose blocks are at most `max` bytes.
-inline Pooled PooledUpTo(size_t max) {
-  return max == 0 ? Pooled() : Pooled(max);
-}
-
-// One read through the core's provided-buffer ring (see the file comment).
-// REQUIRES: `rc` from AttachRing(fd).
-inline Task<absl::StatusOr<std::optional<PoolBytes>>> RingPooledRead(AsyncFd& fd, RingConn rc,
-                                                                     size_t max) {
-  for (;;) {
-    RingResult r = co_await RingRecvAwaiter(rc, max);
-    switch (r.kind) {
-      case RecvTake::kData:
-        co_return std::optional<PoolBytes>(std::move(r.bytes));
-      case RecvTake::kEof:
-        co_return std::nullopt;
-      case RecvTake::kError:
-        co_return std::move(r.error);
-      case RecvTake::kWait:
-        continue;
-      case RecvTake::kFallback:
-        break;
-    }
-    // The ring ran dry (or the kernel refused multishot recv): no recv is
-    // armed now, so one readiness read takes the next bytes in order.
-    Pooled buf = PooledUpTo(max);
-    absl::StatusOr<size_t> n = co_await read_into(fd, buf, max);
-    rc.ring->EndFallback(rc.conn);
-    if (!n.ok()) co_return n.status();
-    if (*n == 0) co_return std::nullopt;
-    co_return std::optional<PoolBytes>(buf.take_filled());
-  }
-}
-
-}  // namespace io_internal
-
 // Waits for data on `stream`, then reads at most `max` bytes (0 = the
 // adaptive default, up to 128 KiB; on the ring path, one ring buffer) into a
-// block from this core's pool. Returns exactly the bytes read, owning the
-// block; nullopt at EOF.
+// block from this core's pool; `co_await` it. Returns exactly the bytes
+// read, owning the block; nullopt at EOF. The awaitable has no coroutine
+// frame: a pending read costs a few hundred bytes inside the caller's frame.
 // Errors: as read_into (e.g. ResourceExhausted when the pool's cap is hit);
 // on the ring path the recv's errno as "recv(fd=N)".
-// REQUIRES: on the stream's core; `stream` outlives the Task.
+// REQUIRES: on the stream's core; `stream` outlives the co_await.
 template <HasAsyncFd S>
-Task<absl::StatusOr<std::optional<PoolBytes>>> pooled_read(S& stream, size_t max = 0) {
-  if (io_internal::RingConn rc = io_internal::AttachRing(stream.async_fd())) {
-    // RingPooledRead's loop, inline: an idle connection waits here, and one
-    // frame fewer is less memory per connection.
-    for (;;) {
-      io_internal::RingResult r = co_await io_internal::RingRecvAwaiter(rc, max);
-      switch (r.kind) {
-        case io_internal::RecvTake::kData:
-          co_return std::optional<PoolBytes>(std::move(r.bytes));
-        case io_internal::RecvTake::kEof:
-          co_return std::nullopt;
-        case io_internal::RecvTake::kError:
-          co_return std::move(r.error);
-        case io_internal::RecvTake::kWait:
-          continue;
-        case io_internal::RecvTake::kFallback:
-          break;
-      }
-      Pooled fallback = io_internal::PooledUpTo(max);
-      absl::StatusOr<size_t> n = co_await read_into(stream.async_fd(), fallback, max);
-      rc.ring->EndFallback(rc.conn);
-      if (!n.ok()) co_return n.status();
-      if (*n == 0) co_return std::nullopt;
-      co_return std::optional<PoolBytes>(fallback.take_filled());
-    }
-  }
-  Pooled buf = io_internal::PooledUpTo(max);
-  absl::StatusOr<size_t> n = co_await read_into(stream, buf, max);
-  if (!n.ok()) co_return n.status();
-  if (*n == 0) co_return std::nullopt;
-  co_return std::optional<PoolBytes>(buf.take_filled());
+io_internal::PooledReadAwaiter pooled_read(S& stream, size_t max = 0) {
+  return io_internal::PooledReadAwaiter(stream.async_fd(), max);
 }
 
 // Waits for data, reads at most `max` bytes into a pool block, and calls
 // `fn(std::span<const std::byte>)` with them. The block returns to the pool
 // when fn returns. Returns the bytes passed to fn; 0 at EOF (fn not called).
-// `fn` must not keep the span.
+// `fn` must not keep the span. `co_await` it; no coroutine frame.
 template <HasAsyncFd S, class Fn>
-Task<absl::StatusOr<size_t>> pooled_read_callback(S& stream, size_t max, Fn fn) {
-  if (io_internal::RingConn rc = io_internal::AttachRing(stream.async_fd())) {
-    absl::StatusOr<std::optional<PoolBytes>> bytes =
-        co_await io_internal::RingPooledRead(stream.async_fd(), rc, max);
-    if (!bytes.ok()) co_return bytes.status();
-    if (!bytes->has_value()) co_return size_t{0};
-    const size_t n = (*bytes)->size();
-    fn((*bytes)->span());
-    co_return n;  // the block goes back to the pool here
-  }
-  Pooled buf = io_internal::PooledUpTo(max);
-  absl::StatusOr<size_t> n = co_await read_into(stream, buf, max);
-  if (!n.ok() || *n == 0) co_return n;
-  fn(buf.filled());
-  buf.clear();
-  buf.release_idle();
-  co_return n;
+io_internal::PooledReadCallbackAwaiter<Fn> pooled_read_callback(S& stream, size_t max, Fn fn) {
+  return io_internal::PooledReadCallbackAwaiter<Fn>(stream.async_fd(), max, std::move(fn));
 }
 
 struct PooledCopyOptions {

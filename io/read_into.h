@@ -36,6 +36,7 @@
 
 #include <algorithm>
 #include <array>
+#include <coroutine>
 #include <cerrno>
 #include <cstddef>
 #include <span>
@@ -46,6 +47,7 @@
 #include "buf/internal/read_guard.h"
 #include "buf/read_buf.h"
 #include "io/async_fd.h"
+#include "io/internal/core.h"
 #include "io/io_status.h"
 #include "io/task.h"
 
@@ -125,33 +127,105 @@ absl::StatusOr<size_t> try_read_into(AsyncFd& fd, B& buf, size_t max = 0) {
   return got;
 }
 
-// Waits until `fd` is readable, then try_read_into(). Returns the bytes
-// read; 0 means EOF. Before each wait, a deferring buffer with nothing filled
-// gives its memory back (read_buf_traits<B>::release_idle), so an idle
-// connection holds none.
+namespace io_internal {
+
+// The awaitable behind read_into(): no coroutine frame of its own, so an
+// idle connection's suspended read costs only this object inside the
+// caller's frame. Waiting registers a RunNode whose on_run retries the read
+// on the core and resumes the caller only with a result (a spurious wake-up
+// waits again without resuming it).
+template <ReadBuf B>
+class [[nodiscard]] ReadIntoAwaiter {
+ public:
+  ReadIntoAwaiter(AsyncFd& fd, B& buf, size_t max)
+      : fd_(fd), fs_(AsyncFdAccess::State(fd)), buf_(buf), max_(max) {
+    node_.self = this;
+  }
+  ReadIntoAwaiter(const ReadIntoAwaiter&) = delete;
+  ReadIntoAwaiter& operator=(const ReadIntoAwaiter&) = delete;
+  ~ReadIntoAwaiter() {
+    // Destroyed while waiting (the task was cancelled): unhook.
+    if (waiting_ && fs_->read_waiter == &node_) fs_->read_waiter = nullptr;
+  }
+
+  bool await_ready() {
+    for (;;) {
+      if (fd_.is_readable()) {
+        result_ = try_read_into(fd_, buf_, max_);
+        if (result_.ok() || !IsWouldBlock(result_.status())) return true;
+      }
+      read_buf_traits<B>::release_idle(buf_);
+      if (absl::Status s = RegisterOnThisCore(fs_); !s.ok()) {
+        result_ = std::move(s);
+        return true;
+      }
+      // Registration may report readiness synchronously on some backends.
+      if (!fd_.is_readable()) return false;
+    }
+  }
+
+  void await_suspend(std::coroutine_handle<> h) {
+    READBUF_CHECK(fs_->read_waiter == nullptr, "two tasks reading fd %d", fs_->fd);
+    node_.h = h;
+    node_.task = CurrentCore()->current_task();
+    node_.on_run = &OnReadable;
+    Wait();
+  }
+
+  absl::StatusOr<size_t> await_resume() { return std::move(result_); }
+
+ private:
+  struct Node : RunNode {
+    ReadIntoAwaiter* self = nullptr;
+  };
+
+  void Wait() {
+    fs_->read_waiter = &node_;
+    waiting_ = true;
+  }
+
+  static void OnReadable(RunNode* n) {
+    ReadIntoAwaiter* self = static_cast<Node*>(n)->self;
+    self->waiting_ = false;
+    self->result_ = try_read_into(self->fd_, self->buf_, self->max_);
+    if (!self->result_.ok() && IsWouldBlock(self->result_.status())) {
+      read_buf_traits<B>::release_idle(self->buf_);
+      self->Wait();  // spurious: the fd is marked not readable again
+      return;
+    }
+    self->node_.h.resume();
+  }
+
+  AsyncFd& fd_;
+  FdState* fs_;
+  B& buf_;
+  size_t max_;
+  bool waiting_ = false;
+  absl::StatusOr<size_t> result_ = size_t{0};  // set before await_resume
+  Node node_;
+};
+
+}  // namespace io_internal
+
+// Waits until `fd` is readable, then try_read_into(); `co_await` it. Returns
+// the bytes read; 0 means EOF. Before each wait, a deferring buffer with
+// nothing filled gives its memory back (read_buf_traits<B>::release_idle), so
+// an idle connection holds none. The awaitable has no coroutine frame: a
+// pending read costs about 100 bytes inside the caller's frame.
 // REQUIRES: on the reactor core that owns `fd`; no other read in progress on
-// it; `buf` outlives the returned Task.
+// it; `fd` and `buf` outlive the co_await.
 // Errors: the buffer's prepare() error (e.g. ResourceExhausted from a capped
 // pool); FailedPrecondition if the buffer has no free space; the read's errno
 // (ECONNRESET, ...) as absl::ErrnoToStatus naming "read(fd=N)"; readiness
 // errors. EINTR is retried; EAGAIN waits for the next edge.
 template <ReadBuf B>
-Task<absl::StatusOr<size_t>> read_into(AsyncFd& fd, B& buf, size_t max = 0) {
-  for (;;) {
-    if (!fd.is_readable()) {
-      read_buf_traits<B>::release_idle(buf);
-      absl::Status ready = co_await fd.readable();
-      if (!ready.ok()) co_return ready;
-    }
-    absl::StatusOr<size_t> n = try_read_into(fd, buf, max);
-    if (!n.ok() && IsWouldBlock(n.status())) continue;
-    co_return n;
-  }
+io_internal::ReadIntoAwaiter<B> read_into(AsyncFd& fd, B& buf, size_t max = 0) {
+  return io_internal::ReadIntoAwaiter<B>(fd, buf, max);
 }
 
 template <ReadBuf B, HasAsyncFd S>
-Task<absl::StatusOr<size_t>> read_into(S& stream, B& buf, size_t max = 0) {
-  return read_into(stream.async_fd(), buf, max);
+io_internal::ReadIntoAwaiter<B> read_into(S& stream, B& buf, size_t max = 0) {
+  return io_internal::ReadIntoAwaiter<B>(stream.async_fd(), buf, max);
 }
 
 // Writes every filled byte of `buf` to `stream` (which must have write_all

@@ -41,7 +41,6 @@
 #ifndef READBUF_IO_RING_READ_H_
 #define READBUF_IO_RING_READ_H_
 
-#include <coroutine>
 #include <cstddef>
 
 #include "absl/status/status.h"
@@ -72,8 +71,6 @@ RecvRingStats recv_ring_stats();
 
 namespace io_internal {
 
-// Reaches AsyncFd's state for the ring path.
-
 // A connection's handle on its core's ring; empty when the ring path does
 // not apply.
 struct RingConn {
@@ -91,45 +88,6 @@ struct RingResult {
   RecvTake kind;
   PoolBytes bytes;     // kData
   absl::Status error;  // kError
-};
-
-// `co_await RingRecvAwaiter(rc, max)`: the next bytes of the connection, or
-// kWait after a wake-up (await it again), or what ended its recv. Destroying
-// it while suspended cancels the multishot recv; bytes that still complete
-// stay queued for the next read.
-class RingRecvAwaiter {
- public:
-  RingRecvAwaiter(RingConn rc, std::size_t max) : rc_(rc), max_(max) {}
-  RingRecvAwaiter(const RingRecvAwaiter&) = delete;
-  RingRecvAwaiter& operator=(const RingRecvAwaiter&) = delete;
-  ~RingRecvAwaiter() {
-    if (waiting_) rc_.ring->AbandonWait(rc_.conn, &node_);
-  }
-
-  bool await_ready() {
-    result_.kind = rc_.ring->Take(rc_.conn, max_, &result_.bytes, &result_.error);
-    return result_.kind != RecvTake::kWait;
-  }
-  void await_suspend(std::coroutine_handle<> h) {
-    node_.h = h;
-    node_.task = CurrentCore()->current_task();
-    rc_.ring->SetWaiter(rc_.conn, &node_);
-    waiting_ = true;
-  }
-  RingResult await_resume() {
-    if (waiting_) {
-      waiting_ = false;
-      result_.kind = rc_.ring->Take(rc_.conn, max_, &result_.bytes, &result_.error);
-    }
-    return std::move(result_);
-  }
-
- private:
-  RingConn rc_;
-  std::size_t max_;
-  bool waiting_ = false;
-  RunNode node_;
-  RingResult result_{RecvTake::kWait, PoolBytes(), absl::OkStatus()};
 };
 
 }  // namespace io_internal

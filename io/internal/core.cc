@@ -538,7 +538,11 @@ void Core::Resume(RunNode* n) {
   TaskStateBase* st = n->task;
   current_task_ = st;
   tls_transfer_depth = 0;
-  n->h.resume();  // `n` may be gone after this.
+  if (n->on_run != nullptr) {
+    n->on_run(n);  // `n` may be gone after this.
+  } else {
+    n->h.resume();  // `n` may be gone after this.
+  }
   current_task_ = nullptr;
   if (st->root_.done()) {
     st->TakeRootResult();

@@ -55,6 +55,10 @@ struct RunNode {
   RunNode* next = nullptr;
   std::coroutine_handle<> h;
   TaskStateBase* task = nullptr;
+  // When set, the core calls this instead of h.resume(): a frameless awaiter
+  // (read_into) uses it to retry its operation and either wait again or
+  // resume `h` itself. Runs on the core, inside `task`.
+  void (*on_run)(RunNode*) = nullptr;
 
   RunNode() = default;
   RunNode(const RunNode&) = delete;

@@ -1,0 +1,195 @@
+// -----------------------------------------------------------------------------
+// File: io/internal/pooled_read_awaiter.h
+// -----------------------------------------------------------------------------
+//
+// The awaitable behind pooled_read() and pooled_read_callback()
+// (io/pooled_ops.h). It has no coroutine frame of its own: an idle
+// connection's pending read costs this object inside the caller's frame,
+// and no pool memory.
+//
+// Paths, chosen at the first await:
+//   ring       the core's provided-buffer ring (io/ring_read.h): Take the
+//              next received block; wait for a completion if none.
+//   fallback   the ring ran dry (ENOBUFS) or refuses this fd: one readiness
+//              read into a Pooled buffer, then the ring again.
+//   readiness  no ring (epoll): wait for readability, then read into a
+//              Pooled buffer, whose block becomes the result.
+// Waiting hooks a RunNode whose on_run retries on the core and resumes the
+// caller only with a result, so a wake-up without data costs no resumption.
+
+#ifndef READBUF_IO_INTERNAL_POOLED_READ_AWAITER_H_
+#define READBUF_IO_INTERNAL_POOLED_READ_AWAITER_H_
+
+#include <coroutine>
+#include <cstddef>
+#include <optional>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "buf/internal/check.h"
+#include "buf/pool_bytes.h"
+#include "buf/pooled.h"
+#include "io/async_fd.h"
+#include "io/internal/core.h"
+#include "io/io_status.h"
+#include "io/read_into.h"
+#include "io/ring_read.h"
+
+namespace readbuf {
+namespace io_internal {
+
+class PooledReadAwaiter {
+ public:
+  using Result = absl::StatusOr<std::optional<PoolBytes>>;
+
+  // REQUIRES: `fd` outlives the co_await.
+  PooledReadAwaiter(AsyncFd& fd, size_t max) : fd_(fd), fs_(AsyncFdAccess::State(fd)), max_(max) {
+    node_.self = this;
+  }
+  PooledReadAwaiter(const PooledReadAwaiter&) = delete;
+  PooledReadAwaiter& operator=(const PooledReadAwaiter&) = delete;
+  ~PooledReadAwaiter() {
+    // Destroyed while waiting (the task was cancelled): unhook. A ring
+    // recv is cancelled; bytes that still complete stay queued.
+    if (wait_ == Wait::kRing) rc_.ring->AbandonWait(rc_.conn, &node_);
+    if (wait_ == Wait::kReadable && fs_->read_waiter == &node_) fs_->read_waiter = nullptr;
+  }
+
+  bool await_ready() {
+    rc_ = AttachRing(fd_);
+    return rc_ ? StepRing() : StepReadable();
+  }
+
+  void await_suspend(std::coroutine_handle<> h) {
+    node_.h = h;
+    node_.task = CurrentCore()->current_task();
+    node_.on_run = &OnRun;
+    Hook();
+  }
+
+  Result await_resume() { return std::move(result_); }
+
+ protected:
+  Result& result() { return result_; }
+
+ private:
+  enum class Wait : std::uint8_t { kNone, kRing, kReadable };
+  struct Node : RunNode {
+    PooledReadAwaiter* self = nullptr;
+  };
+
+  // Each Step either sets result_ and returns true, or sets wait_ (what to
+  // wait for) and returns false.
+  bool StepRing() {
+    for (;;) {
+      RingResult r;
+      r.kind = rc_.ring->Take(rc_.conn, max_, &r.bytes, &r.error);
+      switch (r.kind) {
+        case RecvTake::kData:
+          result_ = std::optional<PoolBytes>(std::move(r.bytes));
+          return true;
+        case RecvTake::kEof:
+          result_ = std::optional<PoolBytes>();
+          return true;
+        case RecvTake::kError:
+          result_ = std::move(r.error);
+          return true;
+        case RecvTake::kWait:
+          wait_ = Wait::kRing;
+          return false;
+        case RecvTake::kFallback:
+          in_fallback_ = true;
+          return StepReadable();
+      }
+    }
+  }
+
+  bool StepReadable() {
+    if (!buf_.has_value()) buf_.emplace(max_ == 0 ? Pooled() : Pooled(max_));
+    for (;;) {
+      if (fd_.is_readable()) {
+        absl::StatusOr<size_t> n = try_read_into(fd_, *buf_, max_);
+        if (n.ok() || !IsWouldBlock(n.status())) {
+          if (in_fallback_) {
+            rc_.ring->EndFallback(rc_.conn);
+            in_fallback_ = false;
+          }
+          if (!n.ok()) {
+            result_ = n.status();
+          } else if (*n == 0) {
+            result_ = std::optional<PoolBytes>();
+          } else {
+            result_ = std::optional<PoolBytes>(buf_->take_filled());
+          }
+          return true;
+        }
+      }
+      buf_->release_idle();
+      if (absl::Status s = RegisterOnThisCore(fs_); !s.ok()) {
+        result_ = std::move(s);
+        return true;
+      }
+      if (!fd_.is_readable()) {
+        wait_ = Wait::kReadable;
+        return false;
+      }
+    }
+  }
+
+  void Hook() {
+    if (wait_ == Wait::kRing) {
+      rc_.ring->SetWaiter(rc_.conn, &node_);
+    } else {
+      READBUF_CHECK(fs_->read_waiter == nullptr, "two tasks reading fd %d", fs_->fd);
+      fs_->read_waiter = &node_;
+    }
+  }
+
+  static void OnRun(RunNode* n) {
+    PooledReadAwaiter* self = static_cast<Node*>(n)->self;
+    const Wait was = std::exchange(self->wait_, Wait::kNone);
+    const bool done = was == Wait::kRing ? self->StepRing() : self->StepReadable();
+    if (!done) {
+      self->Hook();
+      return;
+    }
+    self->node_.h.resume();
+  }
+
+  AsyncFd& fd_;
+  FdState* fs_;
+  size_t max_;
+  RingConn rc_;
+  Wait wait_ = Wait::kNone;
+  bool in_fallback_ = false;
+  std::optional<Pooled> buf_;  // readiness and fallback reads only
+  Result result_ = std::optional<PoolBytes>();
+  Node node_;
+};
+
+// pooled_read_callback's awaitable: the same read, then `fn` sees the bytes
+// and the block goes back to the pool before the caller resumes.
+template <class Fn>
+class PooledReadCallbackAwaiter : public PooledReadAwaiter {
+ public:
+  PooledReadCallbackAwaiter(AsyncFd& fd, size_t max, Fn fn)
+      : PooledReadAwaiter(fd, max), fn_(std::move(fn)) {}
+
+  absl::StatusOr<size_t> await_resume() {
+    Result r = std::move(result());
+    if (!r.ok()) return r.status();
+    if (!r->has_value()) return size_t{0};
+    const size_t n = (*r)->size();
+    fn_((*r)->span());
+    return n;  // the block goes back to the pool with `r`
+  }
+
+ private:
+  Fn fn_;
+};
+
+}  // namespace io_internal
+}  // namespace readbuf
+
+#endif  // READBUF_IO_INTERNAL_POOLED_READ_AWAITER_H_
