@@ -46,6 +46,14 @@ struct RecvRingOptions {
   // Bytes per buffer: the most one completion delivers. In [64, 1 MiB].
   // Default: 16 KiB.
   std::size_t buffer_size = 16 * 1024;
+  // A second group of larger buffers for connections whose completions keep
+  // filling `buffer_size` (streams): fewer, larger completions and writes.
+  // Registered when the first connection needs it; each connection moves
+  // between the groups by its AdaptiveReadSize. 0 turns it off; otherwise in
+  // (buffer_size, 1 MiB]. Default: 64 KiB.
+  std::size_t large_buffer_size = 64 * 1024;
+  // Buffers in the large group: a power of two in [1, 32768]. Default: 32.
+  std::uint32_t large_entries = 32;
   // Received bytes one connection may have queued (taken from the ring, not
   // yet read by its task). Past this the connection's multishot recv is
   // cancelled, so further data waits in the kernel's socket buffer and TCP
@@ -60,10 +68,10 @@ struct RecvRingOptions {
 // Counters of one core's ring (see recv_ring_stats() in io/ring_read.h).
 struct RecvRingStats {
   bool active = false;              // a ring is registered on this core
-  std::uint32_t buffers = 0;        // ring entries
-  std::size_t buffer_size = 0;      // capacity of each buffer
-  std::uint32_t buffers_in_ring = 0;  // filled slots the kernel may pick
-  std::size_t bytes_registered = 0;   // pool bytes those slots hold
+  std::uint32_t buffers = 0;        // small-group entries
+  std::size_t buffer_size = 0;      // capacity of each small buffer
+  std::uint32_t buffers_in_ring = 0;  // filled slots the kernel may pick (both groups)
+  std::size_t bytes_registered = 0;   // pool bytes those slots hold (both groups)
   std::uint64_t recvs_in_flight = 0;  // armed (or cancelling) multishot recvs
   std::uint64_t connections = 0;      // connections with ring state
   std::uint64_t queued_buffers = 0;   // received, not yet returned by a read
@@ -76,6 +84,9 @@ struct RecvRingStats {
   std::uint64_t fallback_reads = 0;   // readiness reads after ENOBUFS
   std::uint64_t refill_failures = 0;  // slots left empty (pool refused)
   std::uint64_t queue_cap_pauses = 0;  // recvs paused at max_queued_bytes_per_connection
+  std::uint32_t large_buffers = 0;      // entries of the large group (0: not registered)
+  std::size_t large_buffer_size = 0;
+  std::uint64_t group_switches = 0;     // connections moved between the groups
 };
 
 namespace io_internal {

@@ -34,8 +34,14 @@
 // target's eventfd, which a multishot poll watches.
 //
 // Receiving through a provided-buffer ring (io/internal/recv_ring.h): the
-// backend is the core's RecvRing. The BufRing is registered lazily, on the
-// first Attach, as buffer group 0 (kernel >= 5.19; multishot recv needs 6.0:
+// backend is the core's RecvRing. Two buffer groups: group 0 (small
+// buffers, registered lazily on the first Attach) and group 1 (large
+// buffers, registered when the first connection needs them). Each
+// connection's AdaptiveReadSize (buf/adaptive_size.h) follows its
+// completions: one that fills a small buffer moves the connection to the
+// large group, repeated small ones move it back; the move cancels the
+// multishot recv and the next read re-arms it on the other group. The
+// small group is buffer group 0 (kernel >= 5.19; multishot recv needs 6.0:
 // checked with uname, and a recv that fails with EINVAL turns the ring off
 // for the core). Each attached connection owns at most one multishot recv
 // op slot; the slot, like a poll's, lives until its terminal CQE, and a
@@ -71,6 +77,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "buf/adaptive_size.h"
 #include "buf/buffer_pool.h"
 #include "buf/internal/check.h"
 #include "buf/pool_bytes.h"
@@ -100,9 +107,16 @@ struct RecvConn {
   bool cancel_sent = false;
   End end = End::kNone;
   absl::Status error;
-  std::vector<PoolBytes> queue;  // [head, size) not yet read
+  struct Queued {
+    PoolBytes bytes;
+    std::size_t block_capacity;  // pool bytes the block holds
+  };
+  std::vector<Queued> queue;  // [head, size) not yet read
   std::size_t head = 0;
   std::size_t queued_bytes = 0;  // bytes in [head, size)
+  AdaptiveReadSize size;         // picks the buffer group
+  bool large = false;            // the next recv uses the large group
+  bool armed_large = false;      // the armed recv uses the large group
 };
 
 // Per-listener multishot accept state.
@@ -198,6 +212,7 @@ class UringBackend final : public Backend, public RecvRing {
     // still in flight then, the kernel may write into the buffers until the
     // ring is torn down: keep that memory.
     if (buf_ring_ != nullptr) (void)buf_ring_.release();
+    if (large_ring_ != nullptr) (void)large_ring_.release();
     if (ring_ready_) io_uring_queue_exit(&ring_);
     ::close(evfd_);
   }
@@ -310,6 +325,7 @@ class UringBackend final : public Backend, public RecvRing {
     }
     io_uring_cq_advance(&ring_, seen);
     if (buf_ring_ != nullptr) buf_ring_->Publish();
+    if (large_ring_ != nullptr) large_ring_->Publish();
   }
 
   void Notify() override {
@@ -434,6 +450,7 @@ class UringBackend final : public Backend, public RecvRing {
       return;
     }
     buf_ring_.reset();
+    large_ring_.reset();
   }
 
   // --- RecvRing ---
@@ -444,6 +461,7 @@ class UringBackend final : public Backend, public RecvRing {
     READBUF_DCHECK(s.in_use && s.fs == fs, "fd %d is not registered with this core", fs->fd);
     if (s.recv == nullptr) {
       s.recv = new RecvConn(fs);
+      s.recv->size = AdaptiveReadSize(AdaptiveLimits());
       ++connections_;
       // recv(2) needs a stream socket; pipes and the like keep the
       // readiness path (once per connection: one getsockopt).
@@ -458,7 +476,7 @@ class UringBackend final : public Backend, public RecvRing {
 
   RecvTake Take(RecvConn* c, std::size_t max, PoolBytes* out, absl::Status* error) override {
     if (c->head < c->queue.size()) {
-      PoolBytes& front = c->queue[c->head];
+      PoolBytes& front = c->queue[c->head].bytes;
       if (max != 0 && front.size() > max) {
         // A smaller read than the completion: copy out the prefix (the one
         // copy of this path) and keep the rest queued.
@@ -476,6 +494,7 @@ class UringBackend final : public Backend, public RecvRing {
       }
       queued_bytes_ -= front.size();
       c->queued_bytes -= front.size();
+      queued_pool_bytes_ -= c->queue[c->head].block_capacity;
       --queued_buffers_;
       *out = std::move(front);
       if (++c->head == c->queue.size()) {
@@ -555,7 +574,15 @@ class UringBackend final : public Backend, public RecvRing {
     st.connections = connections_;
     st.queued_buffers = queued_buffers_;
     st.queued_bytes = queued_bytes_;
-    if (buf_ring_ != nullptr) st.queued_pool_bytes = queued_buffers_ * buf_ring_->block_capacity();
+    st.queued_pool_bytes = queued_pool_bytes_;
+    if (large_ring_ != nullptr) {
+      st.large_buffers = large_ring_->entries();
+      st.large_buffer_size = large_ring_->buffer_size();
+      st.buffers_in_ring += large_ring_->buffers_in_ring();
+      st.bytes_registered += large_ring_->bytes_registered();
+      st.refill_failures += large_ring_->refill_failures();
+    }
+    st.group_switches = group_switches_;
     st.completions = completions_;
     st.bytes_received = bytes_received_;
     st.arms = arms_;
@@ -607,11 +634,13 @@ class UringBackend final : public Backend, public RecvRing {
     c->cancel_sent = false;
     ++recvs_in_flight_;
     ++arms_;
-    const std::size_t len = max != 0 && max < buf_ring_->buffer_size() ? max : 0;
+    BufRing* ring = c->large && large_ring_ != nullptr ? large_ring_.get() : buf_ring_.get();
+    c->armed_large = ring != buf_ring_.get();
+    const std::size_t len = max != 0 && max < ring->buffer_size() ? max : 0;
     io_uring_sqe* sqe = GetSqe();
     io_uring_prep_recv_multishot(sqe, c->fs->fd, nullptr, len, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = buf_ring_->group();
+    sqe->buf_group = ring->group();
     io_uring_sqe_set_data64(sqe, UserData(idx));
   }
 
@@ -693,6 +722,39 @@ class UringBackend final : public Backend, public RecvRing {
     if (RunNode* w = std::exchange(a->waiter, nullptr)) CurrentCore()->Schedule(w);
   }
 
+  AdaptiveReadSize::Limits AdaptiveLimits() const {
+    const auto small = static_cast<std::uint32_t>(options_.buffer_size);
+    const auto large = static_cast<std::uint32_t>(
+        options_.large_buffer_size > options_.buffer_size ? options_.large_buffer_size
+                                                          : options_.buffer_size);
+    return AdaptiveReadSize::Limits{.min = small, .initial = small, .max = large};
+  }
+
+  bool EnsureLargeRing() {
+    if (large_ring_ != nullptr) return true;
+    if (large_tried_ || options_.large_buffer_size <= options_.buffer_size) return false;
+    large_tried_ = true;
+    absl::StatusOr<std::unique_ptr<BufRing>> br =
+        BufRing::Create(&ring_, /*group=*/1, options_.large_entries, options_.large_buffer_size,
+                        &BufferPool::ForThisThread());
+    if (!br.ok()) return false;  // the small group serves everyone
+    large_ring_ = *std::move(br);
+    return true;
+  }
+
+  // Feeds one completion of `got` bytes (out of a `buffer_size` buffer) to
+  // the connection's size and moves it between the groups when it asks.
+  void Adapt(RecvConn* c, std::size_t got, std::size_t buffer_size, bool more) {
+    c->size.record(got, buffer_size);
+    const bool want_large = c->size.next() > options_.buffer_size;
+    if (want_large == c->large) return;
+    if (want_large && !EnsureLargeRing()) return;
+    c->large = want_large;
+    ++group_switches_;
+    // The armed recv keeps its group: end it; the next Take re-arms.
+    if (more && !c->cancel_sent) CancelRecv(c);
+  }
+
   void CancelRecv(RecvConn* c) {
     c->cancel_sent = true;
     io_uring_sqe* sqe = GetSqe();
@@ -702,7 +764,8 @@ class UringBackend final : public Backend, public RecvRing {
 
   void DropQueue(RecvConn* c) {
     for (std::size_t i = c->head; i < c->queue.size(); ++i) {
-      queued_bytes_ -= c->queue[i].size();
+      queued_bytes_ -= c->queue[i].bytes.size();
+      queued_pool_bytes_ -= c->queue[i].block_capacity;
       --queued_buffers_;
     }
     c->queue.clear();
@@ -730,15 +793,18 @@ class UringBackend final : public Backend, public RecvRing {
     const int res = cqe->res;
     if (cqe->flags & IORING_CQE_F_BUFFER) {
       const auto bid = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-      PoolBytes bytes = buf_ring_->Take(bid, res > 0 ? static_cast<std::size_t>(res) : 0);
+      BufRing* ring = c->armed_large ? large_ring_.get() : buf_ring_.get();
+      PoolBytes bytes = ring->Take(bid, res > 0 ? static_cast<std::size_t>(res) : 0);
       if (res > 0) {
         ++completions_;
         bytes_received_ += static_cast<std::uint64_t>(res);
         if (c->fs != nullptr) {
           queued_bytes_ += bytes.size();
           c->queued_bytes += bytes.size();
+          queued_pool_bytes_ += ring->block_capacity();
           ++queued_buffers_;
-          c->queue.push_back(std::move(bytes));
+          c->queue.push_back({std::move(bytes), ring->block_capacity()});
+          Adapt(c, static_cast<std::size_t>(res), ring->buffer_size(), more);
           if (c->queued_bytes >= options_.max_queued_bytes_per_connection && more &&
               !c->cancel_sent) {
             // A slow reader: leave further data in the socket buffer.
@@ -1012,6 +1078,10 @@ class UringBackend final : public Backend, public RecvRing {
   bool ring_tried_ = false;
   bool ring_unsupported_ = false;
   std::unique_ptr<BufRing> buf_ring_;
+  std::unique_ptr<BufRing> large_ring_;  // group 1, lazily
+  bool large_tried_ = false;
+  std::uint64_t group_switches_ = 0;
+  std::size_t queued_pool_bytes_ = 0;
   std::uint64_t recvs_in_flight_ = 0;
   std::uint64_t connections_ = 0;
   std::uint64_t queued_buffers_ = 0;
@@ -1037,6 +1107,19 @@ RecvRingOptions DefaultRecvRingOptions() {
 }
 
 absl::Status ValidateRecvRingOptions(const RecvRingOptions& options) {
+  if (options.large_buffer_size != 0) {
+    const std::uint32_t le = options.large_entries;
+    if (options.large_buffer_size <= options.buffer_size ||
+        options.large_buffer_size > BufferPool::kMaxPooledBlockSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "RecvRingOptions.large_buffer_size=", options.large_buffer_size,
+          ": must be 0 (off) or in (buffer_size, 1 MiB]"));
+    }
+    if (le == 0 || le > 32768 || (le & (le - 1)) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "RecvRingOptions.large_entries=", le, ": must be a power of two in [1, 32768]"));
+    }
+  }
   if (options.max_queued_bytes_per_connection < options.buffer_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "RecvRingOptions.max_queued_bytes_per_connection=", options.max_queued_bytes_per_connection,

@@ -261,7 +261,8 @@ TEST_P(RingReadTest, ASlowReaderQueuesAtMostTheCapThenGetsEveryByte) {
   };
   absl::StatusOr<Outcome> out = rt_->block_on([&]() -> Task<absl::StatusOr<Outcome>> {
     if (absl::Status c = ConfigureRecvRing(
-            {.entries = 64, .buffer_size = kBuffer, .max_queued_bytes_per_connection = kCap});
+            {.entries = 64, .buffer_size = kBuffer, .large_buffer_size = 0,
+             .max_queued_bytes_per_connection = kCap});
         !c.ok()) {
       co_return c;
     }
@@ -292,6 +293,69 @@ TEST_P(RingReadTest, ASlowReaderQueuesAtMostTheCapThenGetsEveryByte) {
   // The cancel races with completions already in the CQ, which hold at most
   // every ring buffer (64 x 4 KiB); without the cap all 4 MiB would queue.
   EXPECT_LE(out->while_stalled.queued_bytes, kCap + 64 * kBuffer);
+}
+
+TEST_P(RingReadTest, AStreamMovesToTheLargeGroupAndSmallMessagesDoNot) {
+  if (!uring()) GTEST_SKIP() << "no provided-buffer ring on " << rt_->backend_name();
+  const std::vector<std::byte> stream = RandomBytes(8 << 20, 91);
+  struct Outcome {
+    RecvRingStats after_small;
+    RecvRingStats after_stream;
+    size_t largest_chunk = 0;
+    bool equal = false;
+  };
+  absl::StatusOr<Outcome> out = rt_->block_on([&]() -> Task<absl::StatusOr<Outcome>> {
+    absl::StatusOr<ConnectedPair> p = co_await Connect(&*listener_);
+    if (!p.ok()) co_return p.status();
+    Outcome o;
+    // Ping-pong sized messages: every completion is far below 16 KiB.
+    for (int i = 0; i < 50; ++i) {
+      const std::byte msg[100] = {};
+      if (absl::Status w = co_await p->client.write_all(msg); !w.ok()) co_return w;
+      size_t got = 0;
+      while (got < sizeof(msg)) {
+        absl::StatusOr<std::optional<PoolBytes>> b = co_await pooled_read(p->server);
+        if (!b.ok() || !b->has_value()) co_return absl::InternalError("small read");
+        got += (*b)->size();
+      }
+    }
+    o.after_small = recv_ring_stats();
+    // Then a bulk stream.
+    JoinHandle<absl::Status> writer = spawn([](TcpStream* s, const std::vector<std::byte>* d) -> Task<absl::Status> {
+      if (absl::Status st = co_await s->write_all(std::span(*d)); !st.ok()) co_return st;
+      co_return s->shutdown(SHUT_WR);
+    }(&p->client, &stream));
+    std::vector<std::byte> got;
+    for (;;) {
+      absl::StatusOr<std::optional<PoolBytes>> b = co_await pooled_read(p->server);
+      if (!b.ok()) co_return b.status();
+      if (!b->has_value()) break;
+      o.largest_chunk = std::max(o.largest_chunk, (*b)->size());
+      got.insert(got.end(), (*b)->span().begin(), (*b)->span().end());
+    }
+    if (absl::Status w = co_await writer; !w.ok()) co_return w;
+    o.after_stream = recv_ring_stats();
+    o.equal = got == stream;
+    co_return o;
+  }());
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->equal) << "bytes lost, duplicated or reordered";
+  EXPECT_EQ(out->after_small.group_switches, 0u);
+  EXPECT_EQ(out->after_small.large_buffers, 0u);  // not even registered
+  EXPECT_GE(out->after_stream.group_switches, 1u);
+  EXPECT_EQ(out->after_stream.large_buffer_size, 64u * 1024);
+  EXPECT_GT(out->largest_chunk, 16u * 1024);  // completions from the large group
+}
+
+TEST(RingReadOptions, LargeGroupOptionsAreValidated) {
+  EXPECT_EQ(io_internal::ValidateRecvRingOptions({.buffer_size = 8192, .large_buffer_size = 8192})
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(io_internal::ValidateRecvRingOptions(
+                {.buffer_size = 8192, .large_buffer_size = 65536, .large_entries = 3})
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(io_internal::ValidateRecvRingOptions({.large_buffer_size = 0}).ok());
 }
 
 TEST(RingReadOptions, QueueCapBelowTheBufferSizeIsRejected) {
