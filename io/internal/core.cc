@@ -448,6 +448,9 @@ absl::Status Core::Register(FdState* fs) {
 }
 
 void Core::CloseOwned(FdState* fs) {
+  READBUF_CHECK(fs->read_waiter == nullptr && fs->write_waiter == nullptr,
+                "closing fd %d while a task waits on it (cancel or finish that task first)",
+                fs->fd);
   backend_->Deregister(fs);
   if (fs->reg_prev != nullptr) {
     fs->reg_prev->reg_next = fs->reg_next;
