@@ -23,11 +23,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "buf/adaptive_size.h"
 #include "buf/buffer_pool.h"
+#include "buf/internal/check.h"
 #include "buf/pool_bytes.h"
 #include "buf/read_buf_window.h"
 
@@ -60,6 +62,7 @@ class Pooled : public ReadBufWindow {
   explicit Pooled(const Options& options)
       : size_(options.sizing), pool_(options.pool) {}
   // Blocks of at most `max_capacity` bytes (adaptive below that).
+  // REQUIRES: 0 < max_capacity < 2^32 (CHECKed).
   explicit Pooled(size_t max_capacity) : Pooled(LimitsFor(max_capacity)) {}
 
   Pooled(Pooled&&) noexcept = default;
@@ -112,6 +115,8 @@ class Pooled : public ReadBufWindow {
 
  private:
   static Options LimitsFor(size_t max_capacity) {
+    READBUF_CHECK(max_capacity > 0 && max_capacity <= UINT32_MAX,
+                  "Pooled(max_capacity=%zu): must be in [1, 2^32)", max_capacity);
     Options options;
     const auto cap = static_cast<uint32_t>(max_capacity);
     options.sizing.max = cap;

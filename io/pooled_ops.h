@@ -51,6 +51,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "buf/buffer_pool.h"
 #include "buf/pool_bytes.h"
 #include "buf/pooled.h"
 #include "io/internal/pooled_read_awaiter.h"
@@ -101,13 +102,17 @@ Task<absl::StatusOr<std::optional<uint64_t>>> SpliceCopy(Src& src, Dst& dst, siz
   if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
     co_return absl::ErrnoToStatus(errno, "pipe2 (for splice)");
   }
+  uint64_t total = 0;
+  // Every error says how much already reached dst.
+  const auto after_total = [&total](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat(s.message(), " (after ", total, " bytes copied)"));
+  };
   const absl::Cleanup close_pipe = [&] {
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
   };
   AsyncFd& in = src.async_fd();
   AsyncFd& out = dst.async_fd();
-  uint64_t total = 0;
   for (;;) {
     // Fill the pipe from the source.
     ssize_t got;
@@ -118,11 +123,12 @@ Task<absl::StatusOr<std::optional<uint64_t>>> SpliceCopy(Src& src, Dst& dst, siz
       if (errno == EINTR) continue;
       if (errno == EINVAL && total == 0) co_return std::nullopt;  // not spliceable
       if (errno != EAGAIN) {
-        co_return absl::ErrnoToStatus(errno, absl::StrCat("splice(fd=", in.fd(), " -> pipe)"));
+        co_return after_total(
+            absl::ErrnoToStatus(errno, absl::StrCat("splice(fd=", in.fd(), " -> pipe)")));
       }
       in.mark_not_readable();
       absl::Status ready = co_await in.readable();
-      if (!ready.ok()) co_return ready;
+      if (!ready.ok()) co_return after_total(ready);
     }
     if (got == 0) co_return std::optional<uint64_t>(total);  // EOF
     // Drain the pipe into the destination.
@@ -139,11 +145,11 @@ Task<absl::StatusOr<std::optional<uint64_t>>> SpliceCopy(Src& src, Dst& dst, siz
       if (put < 0 && errno == EAGAIN) {
         out.mark_not_writable();
         absl::Status ready = co_await out.writable();
-        if (!ready.ok()) co_return ready;
+        if (!ready.ok()) co_return after_total(ready);
         continue;
       }
-      co_return absl::ErrnoToStatus(put < 0 ? errno : EPIPE,
-                                    absl::StrCat("splice(pipe -> fd=", out.fd(), ")"));
+      co_return after_total(absl::ErrnoToStatus(
+          put < 0 ? errno : EPIPE, absl::StrCat("splice(pipe -> fd=", out.fd(), ")")));
     }
   }
 }
@@ -156,12 +162,18 @@ Task<absl::StatusOr<std::optional<uint64_t>>> SpliceCopy(Src& src, Dst& dst, siz
 // reads into a pool block (nothing held while waiting), and writes the block
 // out completely -- partial writes and back-pressure included -- before the
 // next read, so no byte is lost or duplicated. `dst` is not closed.
-// Errors: the first read or write error; bytes copied before it are gone to
-// dst (the count is in the message).
+// Errors: InvalidArgument for options.max_chunk outside [1, 1 MiB]; the
+// first read or write error, whose message ends with "(after N bytes
+// copied)": those N bytes are gone to dst.
 // REQUIRES: on the core of both streams; both outlive the Task.
 template <HasAsyncFd Src, class Dst>
   requires AsyncSpanWriter<Dst>
 Task<absl::StatusOr<uint64_t>> pooled_copy(Src& src, Dst& dst, PooledCopyOptions options = {}) {
+  if (options.max_chunk == 0 || options.max_chunk > BufferPool::kMaxPooledBlockSize) {
+    co_return absl::InvalidArgumentError(absl::StrCat(
+        "pooled_copy: PooledCopyOptions.max_chunk=", options.max_chunk, ": must be in [1, ",
+        BufferPool::kMaxPooledBlockSize, "]"));
+  }
   if constexpr (HasAsyncFd<Dst>) {
     if (options.allow_splice) {
       absl::StatusOr<std::optional<uint64_t>> spliced =

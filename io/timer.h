@@ -56,6 +56,16 @@ inline io_internal::SleepAwaiter sleep_until(BootClock::time_point t) {
   return io_internal::SleepAwaiter(t.time_since_epoch().count());
 }
 
+namespace io_internal {
+// The status of a JoinResult: itself for absl::Status (void and Status
+// tasks), .status() for absl::StatusOr.
+inline const absl::Status& StatusOfResult(const absl::Status& s) { return s; }
+template <typename U>
+const absl::Status& StatusOfResult(const absl::StatusOr<U>& s) {
+  return s.status();
+}
+}  // namespace io_internal
+
 // Runs `task` as a child on the current core and yields its result, or
 // absl::DeadlineExceededError if it has not finished after `d`; the child is
 // then cancelled (destroyed at its suspension point, releasing what it holds).
@@ -66,7 +76,7 @@ Task<JoinResult<T>> timeout(Task<T> task, absl::Duration d) {
       io_internal::BootTimeNowNs() + absl::ToInt64Nanoseconds(d);
   JoinHandle<T> h = spawn(std::move(task));
   JoinResult<T> r = co_await h.WaitUntil(deadline);
-  if (absl::IsDeadlineExceeded(r.status())) {
+  if (absl::IsDeadlineExceeded(io_internal::StatusOfResult(r))) {
     if (!h.done()) {
       h.cancel();
       co_return r;

@@ -90,6 +90,11 @@ class Backend {
 
   virtual DoorbellStats doorbell_stats() const { return {}; }
 
+  // True when Wait() sleeps until an absolute CLOCK_BOOTTIME deadline in the
+  // kernel (io_uring on Linux >= 6.12); false when it converts the deadline
+  // to a relative CLOCK_MONOTONIC timeout (epoll, older kernels).
+  virtual bool waits_on_boottime() const { return false; }
+
   // The core's provided-buffer receive ring (io/internal/recv_ring.h), or
   // null when the backend has none (epoll).
   virtual RecvRing* recv_ring() { return nullptr; }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -61,9 +62,21 @@ class EpollBackend final : public Backend {
       ts.tv_nsec = t % 1000000000;
       tsp = &ts;
     }
-    int n = ::epoll_pwait2(epfd_, events, kMaxEvents, tsp, nullptr);
+    int n = have_pwait2_ ? ::epoll_pwait2(epfd_, events, kMaxEvents, tsp, nullptr) : -1;
+    if (n < 0 && (!have_pwait2_ || errno == ENOSYS)) {
+      // Linux < 5.11, or a seccomp filter or valgrind that lacks
+      // epoll_pwait2: millisecond timeouts, rounded up so a timer never
+      // fires early.
+      have_pwait2_ = false;
+      int ms = -1;
+      if (tsp != nullptr) {
+        const std::int64_t ns = std::int64_t{tsp->tv_sec} * 1'000'000'000 + tsp->tv_nsec;
+        ms = static_cast<int>(std::min<std::int64_t>((ns + 999'999) / 1'000'000, INT32_MAX));
+      }
+      n = ::epoll_pwait(epfd_, events, kMaxEvents, ms, nullptr);
+    }
     if (n < 0) {
-      READBUF_CHECK(errno == EINTR, "epoll_pwait2 failed: errno %d", errno);
+      READBUF_CHECK(errno == EINTR, "epoll_pwait failed: errno %d", errno);
       return;
     }
     for (int i = 0; i < n; ++i) {
@@ -93,6 +106,7 @@ class EpollBackend final : public Backend {
  private:
   int epfd_;
   int evfd_;
+  bool have_pwait2_ = true;  // cleared at the first ENOSYS
 };
 
 }  // namespace

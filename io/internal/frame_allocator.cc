@@ -2,6 +2,7 @@
 
 #include <array>
 #include <new>
+#include <utility>
 
 #include "buf/internal/check.h"
 
@@ -128,21 +129,30 @@ FrameCacheStats CurrentFrameCacheStats() {
   return tls_cache != nullptr ? tls_cache->stats : FrameCacheStats{};
 }
 
+std::uint64_t TrimFrameCache() {
+  FrameCache* cache = tls_cache;
+  if (cache == nullptr) return 0;
+  std::uint64_t freed = 0;
+  for (std::uint32_t c = 0; c < kNumClasses; ++c) {
+    while (FreeBlock* b = cache->head[c]) {
+      cache->head[c] = b->next;
+      ::operator delete(static_cast<void*>(b));
+      ++freed;
+    }
+    cache->count[c] = 0;
+  }
+  cache->stats.cached_blocks = 0;
+  return freed;
+}
+
 ScopedFrameCache::ScopedFrameCache() {
   READBUF_CHECK(tls_cache == nullptr, "thread already has a frame cache");
   tls_cache = new FrameCache;
 }
 
 ScopedFrameCache::~ScopedFrameCache() {
-  FrameCache* cache = tls_cache;
-  tls_cache = nullptr;
-  for (std::uint32_t c = 0; c < kNumClasses; ++c) {
-    while (FreeBlock* b = cache->head[c]) {
-      cache->head[c] = b->next;
-      ::operator delete(static_cast<void*>(b));
-    }
-  }
-  delete cache;
+  TrimFrameCache();
+  delete std::exchange(tls_cache, nullptr);
 }
 
 }  // namespace io_internal

@@ -51,6 +51,9 @@ struct FrameCacheStats {
 };
 FrameCacheStats CurrentFrameCacheStats();
 
+// Frees every block the calling thread's cache holds; returns how many.
+std::uint64_t TrimFrameCache();
+
 // Installs a frame cache for the current thread for the object's lifetime and
 // releases every cached block at destruction.
 // REQUIRES: at most one per thread at a time.

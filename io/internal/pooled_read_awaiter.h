@@ -68,10 +68,16 @@ class PooledReadAwaiter {
     Hook();
   }
 
-  Result await_resume() { return std::move(result_); }
+  Result await_resume() {
+    if (!error_.ok()) return std::move(error_);
+    return std::move(bytes_);
+  }
 
  protected:
-  Result& result() { return result_; }
+  // The outcome, for a subclass's await_resume: an error, or the bytes
+  // (empty at EOF).
+  const absl::Status& error() const { return error_; }
+  std::optional<PoolBytes>& bytes() { return bytes_; }
 
  private:
   enum class Wait : std::uint8_t { kNone, kRing, kReadable };
@@ -87,13 +93,12 @@ class PooledReadAwaiter {
       r.kind = rc_.ring->Take(rc_.conn, max_, &r.bytes, &r.error);
       switch (r.kind) {
         case RecvTake::kData:
-          result_ = std::optional<PoolBytes>(std::move(r.bytes));
+          bytes_.emplace(std::move(r.bytes));
           return true;
         case RecvTake::kEof:
-          result_ = std::optional<PoolBytes>();
-          return true;
+          return true;  // bytes_ stays empty
         case RecvTake::kError:
-          result_ = std::move(r.error);
+          error_ = std::move(r.error);
           return true;
         case RecvTake::kWait:
           wait_ = Wait::kRing;
@@ -116,18 +121,16 @@ class PooledReadAwaiter {
             in_fallback_ = false;
           }
           if (!n.ok()) {
-            result_ = n.status();
-          } else if (*n == 0) {
-            result_ = std::optional<PoolBytes>();
-          } else {
-            result_ = std::optional<PoolBytes>(buf_->take_filled());
-          }
+            error_ = n.status();
+          } else if (*n != 0) {
+            bytes_.emplace(buf_->take_filled());
+          }  // else EOF: bytes_ stays empty
           return true;
         }
       }
       buf_->release_idle();
       if (absl::Status s = RegisterOnThisCore(fs_); !s.ok()) {
-        result_ = std::move(s);
+        error_ = std::move(s);
         return true;
       }
       if (!fd_.is_readable()) {
@@ -164,7 +167,8 @@ class PooledReadAwaiter {
   Wait wait_ = Wait::kNone;
   bool in_fallback_ = false;
   std::optional<Pooled> buf_;  // readiness and fallback reads only
-  Result result_ = std::optional<PoolBytes>();
+  absl::Status error_;               // set: the read failed
+  std::optional<PoolBytes> bytes_;   // the bytes read; empty at EOF
   Node node_;
 };
 
@@ -177,12 +181,12 @@ class PooledReadCallbackAwaiter : public PooledReadAwaiter {
       : PooledReadAwaiter(fd, max), fn_(std::move(fn)) {}
 
   absl::StatusOr<size_t> await_resume() {
-    Result r = std::move(result());
-    if (!r.ok()) return r.status();
-    if (!r->has_value()) return size_t{0};
-    const size_t n = (*r)->size();
-    fn_((*r)->span());
-    return n;  // the block goes back to the pool with `r`
+    if (!error().ok()) return error();
+    if (!bytes().has_value()) return size_t{0};
+    const size_t n = bytes()->size();
+    fn_(bytes()->span());
+    bytes().reset();  // the block goes back to the pool now
+    return n;
   }
 
  private:

@@ -338,6 +338,8 @@ class UringBackend final : public Backend, public RecvRing {
     WriteEventFd(evfd_);
   }
 
+  bool waits_on_boottime() const override { return abs_boottime_; }
+
   DoorbellStats doorbell_stats() const override {
     DoorbellStats st;
     st.eventfd_writes = eventfd_writes_.load(std::memory_order_relaxed);

@@ -1,14 +1,20 @@
 #include "io/timer.h"
 
+#include <sys/utsname.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "io/internal/backend.h"
+#include "io/internal/core.h"
 #include "io/runtime.h"
 #include "io/task.h"
 #include "tests/io/io_test_util.h"
@@ -35,6 +41,34 @@ TEST_P(TimerTest, SleepForWaitsAtLeastTheDuration) {
       rt.block_on(SleepAndMeasure(absl::Milliseconds(20)));
   ASSERT_TRUE(ns.ok());
   EXPECT_GE(*ns, 20'000'000);
+}
+
+Task<bool> ThisCoreWaitsOnBoottime() {
+  co_return io_internal::CurrentCore()->backend()->waits_on_boottime();
+}
+
+// Linux >= 6.12 (IORING_ENTER_ABS_TIMER with a registered CLOCK_BOOTTIME):
+// the io_uring backend sleeps until the absolute boot-clock deadline, so a
+// timer that falls due while the machine is suspended ends the wait at
+// resume. epoll converts to a relative monotonic timeout.
+TEST_P(TimerTest, UringWaitsOnTheBootClockItself) {
+  Runtime rt(Options(1));
+  absl::StatusOr<bool> boottime = rt.block_on(ThisCoreWaitsOnBoottime());
+  ASSERT_TRUE(boottime.ok());
+  utsname u{};
+  ASSERT_EQ(::uname(&u), 0);
+  int major = 0, minor = 0;
+  std::sscanf(u.release, "%d.%d", &major, &minor);
+  const bool kernel_has_abs_timer = major > 6 || (major == 6 && minor >= 12);
+  if (std::string(rt.backend_name()) == "io_uring" && kernel_has_abs_timer) {
+    EXPECT_TRUE(*boottime) << u.release;
+  } else if (std::string(rt.backend_name()) == "epoll") {
+    EXPECT_FALSE(*boottime);
+  }
+  // Either way the deadline is honoured.
+  absl::StatusOr<std::int64_t> ns = rt.block_on(SleepAndMeasure(absl::Milliseconds(15)));
+  ASSERT_TRUE(ns.ok());
+  EXPECT_GE(*ns, 15'000'000);
 }
 
 TEST_P(TimerTest, NonPositiveSleepDoesNotSuspend) {
@@ -105,6 +139,31 @@ TEST_P(TimerTest, TimeoutExpiresAndCancelsTheTask) {
 
 Task<absl::StatusOr<int>> TimeoutSucceeds() {
   co_return co_await timeout(Quick(), absl::Seconds(10));
+}
+
+Task<void> SleepVoid(absl::Duration d) { co_await sleep_for(d); }
+Task<absl::Status> SleepStatus(absl::Duration d) {
+  co_await sleep_for(d);
+  co_return absl::DataLossError("finished");
+}
+
+TEST_P(TimerTest, TimeoutWorksForVoidAndStatusTasks) {
+  Runtime rt(Options(1));
+  absl::StatusOr<absl::Status> void_late = rt.block_on([]() -> Task<absl::Status> {
+    co_return co_await timeout(SleepVoid(absl::Seconds(10)), absl::Milliseconds(10));
+  }());
+  ASSERT_TRUE(void_late.ok());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(*void_late)) << *void_late;
+  absl::StatusOr<absl::Status> void_done = rt.block_on([]() -> Task<absl::Status> {
+    co_return co_await timeout(SleepVoid(absl::Milliseconds(1)), absl::Seconds(10));
+  }());
+  ASSERT_TRUE(void_done.ok());
+  EXPECT_TRUE(void_done->ok()) << *void_done;
+  absl::StatusOr<absl::Status> status_done = rt.block_on([]() -> Task<absl::Status> {
+    co_return co_await timeout(SleepStatus(absl::Milliseconds(1)), absl::Seconds(10));
+  }());
+  ASSERT_TRUE(status_done.ok());
+  EXPECT_TRUE(absl::IsDataLoss(*status_done)) << *status_done;  // the task's own result
 }
 
 TEST_P(TimerTest, TimeoutReturnsTheResult) {
