@@ -59,10 +59,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
-#include "buf/internal/read_guard.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/borrowed_read_buf.h"
 #include "buf/dyn.h"
 #include "buf/internal/check.h"
@@ -193,8 +194,7 @@ class AnyReader {
     if (vtable_->read_buf != nullptr) {
       if (s.empty()) return 0;
       BorrowedReadBuf b(s);
-      DynRef erased(b);
-      return GuardedReadBuf(r, erased);
+      return ErasedReadBuf(r, b);
     }
     if (vtable_->readv != nullptr) {
       const iovec region{s.data(), s.size()};
@@ -205,14 +205,18 @@ class AnyReader {
     return Missing("read");
   }
 
+  // The buffer keeps its type up to the one indirect call into the erased
+  // reader: only a reader with read_buf needs it erased to a DynRef.
   template <ReadBuf B>
   absl::StatusOr<size_t> read_buf(B& b) {
-    if constexpr (std::is_base_of_v<DynRef, B>) {
-      return ReadBufErased(b);
-    } else {
-      DynRef erased(b);
-      return ReadBufErased(erased);
+    void* r = Object();
+    if (vtable_->read_buf != nullptr) return ErasedReadBuf(r, b);
+    if (vtable_->readv != nullptr) return ErasedReadvInto(r, b);
+    if (vtable_->read != nullptr) {
+      return adapters_internal::ZeroOnceInto(
+          b, [this, r](std::span<std::byte> s) { return vtable_->read(r, s); });
     }
+    return Missing("read_buf");
   }
 
   absl::StatusOr<size_t> readv(std::span<const iovec> iov) {
@@ -226,8 +230,7 @@ class AnyReader {
       const UninitSpan dst(region.iov_base, region.iov_len);
       if (vtable_->read_buf != nullptr) {
         BorrowedReadBuf b(dst);
-        DynRef erased(b);
-        return GuardedReadBuf(r, erased);
+        return ErasedReadBuf(r, b);
       }
       return adapters_internal::CheckReported(vtable_->read(r, dst.zero()),
                                               dst.size(), "read");
@@ -267,36 +270,27 @@ class AnyReader {
         std::to_string(capabilities()) + ")");
   }
 
-  absl::StatusOr<size_t> GuardedReadBuf(void* r, DynRef& b) {
-    buf_internal::ReadGuard<DynRef> guard(b);
-    absl::StatusOr<size_t> n = vtable_->read_buf(r, b);
-    if (n.ok()) guard.Verify(*n);
-    return n;
+  // The erased reader's readv over b's free segments. Out of line: its
+  // iovec array would otherwise make every read_buf call carry a 1 KiB
+  // stack frame (and a stack-protector check).
+  template <ReadBuf B>
+  ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<size_t> ErasedReadvInto(void* r, B& b) {
+    return adapters_internal::ScatterInto(
+        b, [this, r](std::span<const iovec> iov) { return vtable_->readv(r, iov); });
   }
 
-  absl::StatusOr<size_t> ReadBufErased(DynRef& b) {
-    void* r = Object();
-    if (vtable_->read_buf != nullptr) return GuardedReadBuf(r, b);
-    if (vtable_->readv != nullptr) {
-      std::array<iovec, adapters_internal::kMaxIovecs> iov;
-      const size_t count = b.unfilled_iovecs(iov);
-      if (count == 0) return 0;
-      const std::span<const iovec> regions(iov.data(), count);
-      absl::StatusOr<size_t> n = adapters_internal::CheckReported(
-          vtable_->readv(r, regions), adapters_internal::TotalSize(regions),
-          "readv");
-      if (n.ok()) b.advance(*n);
-      return n;
+  // The erased reader's read_buf on b (erased to a DynRef unless it is one),
+  // under the debug ReadGuard.
+  template <ReadBuf B>
+  absl::StatusOr<size_t> ErasedReadBuf(void* r, B& b) {
+    if constexpr (std::is_base_of_v<DynRef, B>) {
+      return adapters_internal::GuardedReadBuf(
+          b, [this, r](DynRef& x) { return vtable_->read_buf(r, x); });
+    } else {
+      DynRef erased(b);
+      return adapters_internal::GuardedReadBuf(
+          erased, [this, r](DynRef& x) { return vtable_->read_buf(r, x); });
     }
-    if (vtable_->read != nullptr) {
-      std::span<std::byte> dst = b.initialize_unfilled();  // zeroes once
-      if (dst.empty()) return 0;
-      absl::StatusOr<size_t> n = adapters_internal::CheckReported(
-          vtable_->read(r, dst), dst.size(), "read");
-      if (n.ok()) b.advance(*n);
-      return n;
-    }
-    return Missing("read_buf");
   }
 
   const adapters_internal::AnyReaderVTable* vtable_;

@@ -50,10 +50,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
-#include "buf/internal/read_guard.h"
+#include "adapters/internal/read_steps.h"
 #include "adapters/internal/asio_info.h"
 #include "asio.hpp"
-#include "buf/borrowed_read_buf.h"
 #include "buf/read_buf.h"
 #include "buf/uninit_span.h"
 #include "io/io_status.h"
@@ -261,11 +260,8 @@ class AsioReadStream : public adapters_internal::AsioReadStreamInfo {
       return adapters_internal::CheckReported(
           r.readv(iov), adapters_internal::TotalSize(iov), "readv");
     } else if constexpr (BufReader<InnerReader>) {
-      BorrowedReadBuf b(UninitSpan(iov[0].iov_base, iov[0].iov_len));
-      buf_internal::ReadGuard<BorrowedReadBuf> guard(b);
-      absl::StatusOr<size_t> n = adapters_internal::CallReadBuf(r, b);
-      if (n.ok()) guard.Verify(*n);
-      return n;
+      return adapters_internal::ReadIntoRegion(
+          r, UninitSpan(iov[0].iov_base, iov[0].iov_len));
     } else {
       // Asio's buffers are the caller's writable memory (vectors, strings,
       // arrays), handed to the span reader as they are.

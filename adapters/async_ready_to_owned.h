@@ -39,11 +39,10 @@
 #include "absl/status/statusor.h"
 #include "adapters/buf_to_owned.h"
 #include "adapters/internal/adapter_util.h"
-#include "buf/internal/read_guard.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/borrowed_read_buf.h"
 #include "buf/buffer_pool.h"
 #include "buf/pool_bytes.h"
-#include "buf/uninit_span.h"
 #include "io/io_status.h"
 #include "io/reader_concepts.h"
 #include "io/task.h"
@@ -92,16 +91,13 @@ class AsyncReadyToOwnedReader {
       if (!ready.ok()) co_return ready;
       BufferPool& pool = options_.pool != nullptr ? *options_.pool
                                                   : BufferPool::ForThisThread();
-      absl::StatusOr<PoolBlock> block = pool.Acquire(want);  // only now
-      if (!block.ok()) co_return block.status();
-      BorrowedReadBuf buf(UninitSpan(block->data(), want));
-      buf_internal::ReadGuard<BorrowedReadBuf> guard(buf);
-      absl::StatusOr<size_t> n = adapters_internal::CallTryRead(inner(), buf);
-      if (!n.ok() && IsWouldBlock(n.status())) continue;  // block released
-      if (!n.ok()) co_return n.status();
-      guard.Verify(*n);
-      if (*n == 0) co_return std::optional<PoolBytes>();
-      co_return std::optional<PoolBytes>(PoolBytes(*std::move(block), *n));
+      absl::StatusOr<std::optional<PoolBytes>> bytes =
+          adapters_internal::FillPoolBlock(  // the block is taken only now
+              pool, want, [this](BorrowedReadBuf& buf) {
+                return adapters_internal::CallTryRead(inner(), buf);
+              });
+      if (!bytes.ok() && IsWouldBlock(bytes.status())) continue;  // released
+      co_return bytes;
     }
   }
 

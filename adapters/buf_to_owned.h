@@ -27,23 +27,19 @@
 #ifndef READBUF_ADAPTERS_BUF_TO_OWNED_H_
 #define READBUF_ADAPTERS_BUF_TO_OWNED_H_
 
-#include <sys/uio.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <optional>
-#include <span>
 #include <string_view>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
-#include "buf/internal/read_guard.h"
+#include "adapters/internal/forwarding_reader.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/borrowed_read_buf.h"
 #include "buf/buffer_pool.h"
 #include "buf/pool_bytes.h"
-#include "buf/read_buf.h"
-#include "buf/uninit_span.h"
 #include "io/reader_concepts.h"
 
 namespace readbuf {
@@ -68,7 +64,7 @@ struct BufToOwnedOptions {
 template <class R>
   requires BufReader<adapters_internal::Inner<R>> ||
            TryReader<adapters_internal::Inner<R>>
-class BufToOwnedReader {
+class BufToOwnedReader : public adapters_internal::ForwardingReader<R> {
  public:
   using InnerReader = adapters_internal::Inner<R>;
 
@@ -84,9 +80,8 @@ class BufToOwnedReader {
       "place, handed out as `PoolBytes`";
 
   explicit BufToOwnedReader(R inner, BufToOwnedOptions options = {})
-      : inner_(std::move(inner)), options_(options) {}
-
-  InnerReader& inner() { return inner_.get(); }
+      : adapters_internal::ForwardingReader<R>(std::move(inner)),
+        options_(options) {}
 
   // Reads at most `max` bytes into a fresh pool block and returns them;
   // nullopt = EOF.
@@ -96,47 +91,19 @@ class BufToOwnedReader {
     const size_t want = std::max<size_t>(1, std::min(max, options_.max_block_size));
     BufferPool& pool =
         options_.pool != nullptr ? *options_.pool : BufferPool::ForThisThread();
-    absl::StatusOr<PoolBlock> block = pool.Acquire(want);
-    if (!block.ok()) return block.status();
-    BorrowedReadBuf buf(UninitSpan(block->data(), want));
-    buf_internal::ReadGuard<BorrowedReadBuf> guard(buf);
-    absl::StatusOr<size_t> n;
-    if constexpr (BufReader<InnerReader>) {
-      n = adapters_internal::CallReadBuf(inner(), buf);
-    } else {
-      n = adapters_internal::CallTryRead(inner(), buf);
-    }
-    if (!n.ok()) return n.status();  // the block goes back to the pool
-    guard.Verify(*n);
-    if (*n == 0) return std::optional<PoolBytes>();
-    return std::optional<PoolBytes>(PoolBytes(*std::move(block), *n));
+    return adapters_internal::FillPoolBlock(
+        pool, want, [this](BorrowedReadBuf& buf) {
+          if constexpr (BufReader<InnerReader>) {
+            return adapters_internal::CallReadBuf(this->inner(), buf);
+          } else {
+            return adapters_internal::CallTryRead(this->inner(), buf);
+          }
+        });
   }
 
-  // --- Forwarded capabilities of the inner reader ---
-
-  absl::StatusOr<size_t> read(std::span<std::byte> s)
-    requires SpanReader<InnerReader>
-  {
-    return inner().read(s);
-  }
-  template <ReadBuf B>
-    requires BufReader<InnerReader>
-  absl::StatusOr<size_t> read_buf(B& b) {
-    return adapters_internal::CallReadBuf(inner(), b);
-  }
-  absl::StatusOr<size_t> readv(std::span<const iovec> iov)
-    requires VectoredReader<InnerReader>
-  {
-    return inner().readv(iov);
-  }
-  template <ReadBuf B>
-    requires TryReader<InnerReader>
-  absl::StatusOr<size_t> try_read(B& b) {
-    return adapters_internal::CallTryRead(inner(), b);
-  }
+  // read, read_buf, readv and try_read: the inner reader's, forwarded.
 
  private:
-  adapters_internal::InnerHolder<R> inner_;
   BufToOwnedOptions options_;
 };
 

@@ -24,20 +24,17 @@
 #ifndef READBUF_ADAPTERS_BUF_TO_SPAN_H_
 #define READBUF_ADAPTERS_BUF_TO_SPAN_H_
 
-#include <sys/uio.h>
-
 #include <cstddef>
-#include <optional>
 #include <span>
 #include <string_view>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
-#include "buf/internal/read_guard.h"
+#include "adapters/internal/forwarding_reader.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/borrowed_read_buf.h"
-#include "buf/pool_bytes.h"
-#include "buf/read_buf.h"
 #include "io/reader_concepts.h"
 
 namespace readbuf {
@@ -50,7 +47,7 @@ namespace readbuf {
 // Thread safety: as the inner reader.
 template <class R>
   requires BufReader<adapters_internal::Inner<R>>
-class BufToSpanReader {
+class BufToSpanReader : public adapters_internal::ForwardingReader<R> {
  public:
   using InnerReader = adapters_internal::Inner<R>;
 
@@ -64,46 +61,20 @@ class BufToSpanReader {
       "the caller's span becomes a `BorrowedReadBuf`; debug builds catch a "
       "swapped buffer or a wrong count";
 
-  explicit BufToSpanReader(R inner) : inner_(std::move(inner)) {}
-
-  InnerReader& inner() { return inner_.get(); }
+  explicit BufToSpanReader(R inner)
+      : adapters_internal::ForwardingReader<R>(std::move(inner)) {}
 
   // Reads once into the front of `s`. Returns the bytes written; 0 = EOF
   // (or `s` is empty).
   // Errors: the inner reader's, unchanged.
-  absl::StatusOr<size_t> read(std::span<std::byte> s) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE absl::StatusOr<size_t> read(
+      std::span<std::byte> s) {
     if (s.empty()) return 0;
     BorrowedReadBuf b(s);
-    buf_internal::ReadGuard<BorrowedReadBuf> guard(b);
-    absl::StatusOr<size_t> n = adapters_internal::CallReadBuf(inner(), b);
-    if (n.ok()) guard.Verify(*n);
-    return n;
+    return adapters_internal::FillOnce(this->inner(), b);
   }
 
-  // --- Forwarded capabilities of the inner reader ---
-
-  template <ReadBuf B>
-  absl::StatusOr<size_t> read_buf(B& b) {
-    return adapters_internal::CallReadBuf(inner(), b);
-  }
-  absl::StatusOr<size_t> readv(std::span<const iovec> iov)
-    requires VectoredReader<InnerReader>
-  {
-    return inner().readv(iov);
-  }
-  template <ReadBuf B>
-    requires TryReader<InnerReader>
-  absl::StatusOr<size_t> try_read(B& b) {
-    return adapters_internal::CallTryRead(inner(), b);
-  }
-  absl::StatusOr<std::optional<PoolBytes>> read_owned(size_t max)
-    requires OwnedReader<InnerReader>
-  {
-    return inner().read_owned(max);
-  }
-
- private:
-  adapters_internal::InnerHolder<R> inner_;
+  // read_buf, readv, try_read and read_owned: the inner reader's, forwarded.
 };
 
 template <class R>

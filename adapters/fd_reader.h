@@ -169,8 +169,7 @@ class BasicFdReader {
     if (error_number == EAGAIN || error_number == EWOULDBLOCK) {
       return WouldBlockError();
     }
-    return adapters_internal::ErrnoError(
-        error_number, std::string(operation) + "(fd=" + std::to_string(fd_) + ")");
+    return adapters_internal::FdCallError(error_number, operation, fd_);
   }
 
   int fd_;

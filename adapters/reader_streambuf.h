@@ -38,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/read_buf.h"
 #include "buf/uninit.h"
 #include "buf/uninit_span.h"
@@ -113,17 +114,8 @@ class ReaderStreambuf : public std::streambuf {
 
  private:
   absl::StatusOr<size_t> ReadOnce() {
-    InnerReader& r = inner();
-    if constexpr (BufReader<InnerReader> || !VectoredReader<InnerReader>) {
-      return adapters_internal::ReadOnceInto(r, buf_);
-    } else {
-      UninitSpan dst = buf_.unfilled();
-      const iovec region = dst.as_iovec();
-      absl::StatusOr<size_t> n = adapters_internal::CheckReported(
-          r.readv(std::span<const iovec>(&region, 1)), dst.size(), "readv");
-      if (n.ok()) buf_.advance(*n);
-      return n;
-    }
+    // read_buf, else one readv region, else read into the zeroed-once buffer.
+    return adapters_internal::FillOnce(inner(), buf_);
   }
 
   adapters_internal::InnerHolder<R> reader_;

@@ -34,7 +34,6 @@
 
 #include <sys/uio.h>
 
-#include <array>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -44,6 +43,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
+#include "adapters/internal/forwarding_reader.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/pool_bytes.h"
 #include "buf/read_buf.h"
 #include "buf/uninit_span.h"
@@ -62,7 +63,7 @@ template <class R>
   requires SpanReader<adapters_internal::Inner<R>> ||
            BufReader<adapters_internal::Inner<R>> ||
            VectoredReader<adapters_internal::Inner<R>>
-class ScalarToVectoredReader {
+class ScalarToVectoredReader : public adapters_internal::ForwardingReader<R> {
  public:
   using InnerReader = adapters_internal::Inner<R>;
 
@@ -79,9 +80,8 @@ class ScalarToVectoredReader {
       "one `readv` if the inner reader has it, else one read per segment "
       "until a short read";
 
-  explicit ScalarToVectoredReader(R inner) : inner_(std::move(inner)) {}
-
-  InnerReader& inner() { return inner_.get(); }
+  explicit ScalarToVectoredReader(R inner)
+      : adapters_internal::ForwardingReader<R>(std::move(inner)) {}
 
   // Fills b's free segments in order (see the file comment) and advances
   // b. Returns the bytes added; 0 = EOF, or b is full.
@@ -91,21 +91,15 @@ class ScalarToVectoredReader {
   absl::StatusOr<size_t> read_buf(B& b) {
     if (!pending_.ok()) return std::exchange(pending_, absl::OkStatus());
     if constexpr (VectoredReader<InnerReader>) {
-      std::array<iovec, adapters_internal::kMaxIovecs> iov;
-      const size_t count = adapters_internal::UnfilledIovecs(b, iov);
-      if (count == 0) return 0;
-      const std::span<const iovec> regions(iov.data(), count);
-      absl::StatusOr<size_t> n = adapters_internal::CheckReported(
-          inner().readv(regions), adapters_internal::TotalSize(regions),
-          "readv");
-      if (n.ok()) b.advance(*n);
-      return n;
+      return adapters_internal::ScatterInto(
+          b, [this](std::span<const iovec> iov) { return this->inner().readv(iov); });
     } else {
       size_t total = 0;
       for (;;) {
         const size_t segment = b.unfilled().size();
         if (segment == 0) return total;
-        absl::StatusOr<size_t> n = adapters_internal::ReadOnceInto(inner(), b);
+        absl::StatusOr<size_t> n =
+            adapters_internal::ReadOnceInto(this->inner(), b);
         if (!n.ok()) return Deliver(total, n.status());
         total += *n;
         if (*n < segment) return total;  // short read or EOF: stop here
@@ -119,13 +113,13 @@ class ScalarToVectoredReader {
   absl::StatusOr<size_t> readv(std::span<const iovec> iov) {
     if (!pending_.ok()) return std::exchange(pending_, absl::OkStatus());
     if constexpr (VectoredReader<InnerReader>) {
-      return inner().readv(iov);
+      return this->inner().readv(iov);
     } else {
       size_t total = 0;
       for (const iovec& region : iov) {
         if (region.iov_len == 0) continue;
         absl::StatusOr<size_t> n = adapters_internal::ReadIntoRegion(
-            inner(), UninitSpan(region.iov_base, region.iov_len));
+            this->inner(), UninitSpan(region.iov_base, region.iov_len));
         if (!n.ok()) return Deliver(total, n.status());
         total += *n;
         if (*n < region.iov_len) return total;
@@ -134,25 +128,25 @@ class ScalarToVectoredReader {
     }
   }
 
-  // --- Forwarded capabilities of the inner reader ---
+  // --- Forwarded capabilities of the inner reader, after a deferred error ---
 
   absl::StatusOr<size_t> read(std::span<std::byte> s)
     requires SpanReader<InnerReader>
   {
     if (!pending_.ok()) return std::exchange(pending_, absl::OkStatus());
-    return inner().read(s);
+    return this->inner().read(s);
   }
   template <ReadBuf B>
     requires TryReader<InnerReader>
   absl::StatusOr<size_t> try_read(B& b) {
     if (!pending_.ok()) return std::exchange(pending_, absl::OkStatus());
-    return adapters_internal::CallTryRead(inner(), b);
+    return adapters_internal::CallTryRead(this->inner(), b);
   }
   absl::StatusOr<std::optional<PoolBytes>> read_owned(size_t max)
     requires OwnedReader<InnerReader>
   {
     if (!pending_.ok()) return std::exchange(pending_, absl::OkStatus());
-    return inner().read_owned(max);
+    return this->inner().read_owned(max);
   }
 
  private:
@@ -163,7 +157,6 @@ class ScalarToVectoredReader {
     return delivered;
   }
 
-  adapters_internal::InnerHolder<R> inner_;
   absl::Status pending_;
 };
 

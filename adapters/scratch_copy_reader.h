@@ -16,8 +16,10 @@
 // Copies: 1 (scratch -> pool block). Zeroes: the scratch, once per thread.
 //
 // Contract for R (a C++ port must say what Rust's borrow rules enforce):
-// R must not keep the span after read() returns. Calls must not nest on one
-// thread (R calling back into a ScratchCopyReader): that is a CHECK failure.
+// R must not keep the span after read() returns. A call that nests on one
+// thread (R calling back into a ScratchCopyReader) gets a scratch of its own.
+// The async form, for `co_await r.read(span)` readers, is
+// adapters/async_scratch_copy_reader.h.
 //
 // Example:
 //
@@ -28,11 +30,8 @@
 #ifndef READBUF_ADAPTERS_SCRATCH_COPY_READER_H_
 #define READBUF_ADAPTERS_SCRATCH_COPY_READER_H_
 
-#include <sys/uio.h>
-
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -40,34 +39,48 @@
 
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
+#include "adapters/internal/forwarding_reader.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/buffer_pool.h"
 #include "buf/pool_bytes.h"
-#include "buf/read_buf.h"
 #include "io/reader_concepts.h"
 
 namespace readbuf {
 namespace adapters_internal {
 
-// The calling thread's scratch buffer, lent for one read. Constructing a
-// lease while another is alive on the same thread is a CHECK failure.
+// A scratch buffer of the calling thread, lent for one read. Each thread
+// keeps its scratch buffers in a free list: a lease takes one (allocating
+// and zeroing a new one only when all are lent out), and gives it back when
+// it ends. A synchronous reader uses one per thread; a suspended async read
+// keeps its own until it completes, so two pending reads never share one.
+// At most kKeptIdle buffers stay in the list; more are freed when returned.
+//
+// Thread safety: a lease ends on the thread that took it (coroutines never
+// migrate between cores); one that ends on another thread frees its buffer
+// instead of touching the first thread's list.
 class ScratchLease {
  public:
   static constexpr size_t kScratchSize = 64 * 1024;
+  static constexpr size_t kKeptIdle = 4;
 
   ScratchLease();
   ~ScratchLease();
   ScratchLease(const ScratchLease&) = delete;
   ScratchLease& operator=(const ScratchLease&) = delete;
 
-  // kScratchSize initialized bytes (zeroed when the thread first leased).
-  std::span<std::byte> span() const { return span_; }
+  // kScratchSize initialized bytes (zeroed once, when the buffer was made).
+  std::span<std::byte> span() const { return {memory_, kScratchSize}; }
 
-  // Bytes this thread's scratch zeroed so far (kScratchSize after the first
-  // lease, never more): "zeroed once" for tests.
+  // Bytes this thread's scratch buffers were zeroed with so far: a multiple
+  // of kScratchSize, one per buffer ever made ("zeroed once", for tests).
   static size_t ThreadZeroedBytes();
+  // Buffers of this thread lent out now.
+  static size_t ThreadLeased();
 
  private:
-  std::span<std::byte> span_;
+  std::byte* memory_;
+  void* owner_;  // the lending thread's list; compared, never dereferenced
+                 // from another thread
 };
 
 }  // namespace adapters_internal
@@ -81,7 +94,7 @@ class ScratchLease {
 // blocks come from the calling thread's BufferPool (or the one given).
 template <class R>
   requires SpanReader<adapters_internal::Inner<R>>
-class ScratchCopyReader {
+class ScratchCopyReader : public adapters_internal::ForwardingReader<R> {
  public:
   using InnerReader = adapters_internal::Inner<R>;
 
@@ -99,9 +112,7 @@ class ScratchCopyReader {
   // `pool`: where blocks come from; nullptr (default) = the calling
   // thread's BufferPool::ForThisThread().
   explicit ScratchCopyReader(R inner, BufferPool* pool = nullptr)
-      : inner_(std::move(inner)), pool_(pool) {}
-
-  InnerReader& inner() { return inner_.get(); }
+      : adapters_internal::ForwardingReader<R>(std::move(inner)), pool_(pool) {}
 
   // Reads at most min(max, 64 KiB) bytes; nullopt = EOF.
   // Errors: the inner reader's, unchanged; ResourceExhausted from a capped
@@ -111,39 +122,17 @@ class ScratchCopyReader {
     const std::span<std::byte> scratch = lease.span().first(
         std::max<size_t>(1, std::min(max, lease.span().size())));
     absl::StatusOr<size_t> n = adapters_internal::CheckReported(
-        inner().read(scratch), scratch.size(), "read");
+        this->inner().read(scratch), scratch.size(), "read");
     if (!n.ok()) return n.status();
     if (*n == 0) return std::optional<PoolBytes>();
-    BufferPool& pool = pool_ != nullptr ? *pool_ : BufferPool::ForThisThread();
-    absl::StatusOr<PoolBlock> block = pool.Acquire(*n);
-    if (!block.ok()) return block.status();
-    std::memcpy(block->data(), scratch.data(), *n);  // the one copy
-    return std::optional<PoolBytes>(PoolBytes(*std::move(block), *n));
+    return adapters_internal::CopyToPoolBlock(
+        pool_ != nullptr ? *pool_ : BufferPool::ForThisThread(),
+        scratch.first(*n));
   }
 
-  // --- Forwarded capabilities of the inner reader ---
-
-  absl::StatusOr<size_t> read(std::span<std::byte> s) {
-    return inner().read(s);
-  }
-  template <ReadBuf B>
-    requires BufReader<InnerReader>
-  absl::StatusOr<size_t> read_buf(B& b) {
-    return adapters_internal::CallReadBuf(inner(), b);
-  }
-  absl::StatusOr<size_t> readv(std::span<const iovec> iov)
-    requires VectoredReader<InnerReader>
-  {
-    return inner().readv(iov);
-  }
-  template <ReadBuf B>
-    requires TryReader<InnerReader>
-  absl::StatusOr<size_t> try_read(B& b) {
-    return adapters_internal::CallTryRead(inner(), b);
-  }
+  // read, read_buf, readv and try_read: the inner reader's, forwarded.
 
  private:
-  adapters_internal::InnerHolder<R> inner_;
   BufferPool* pool_;
 };
 

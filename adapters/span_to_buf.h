@@ -31,19 +31,15 @@
 #ifndef READBUF_ADAPTERS_SPAN_TO_BUF_H_
 #define READBUF_ADAPTERS_SPAN_TO_BUF_H_
 
-#include <sys/uio.h>
-
-#include <array>
 #include <cstddef>
-#include <optional>
-#include <span>
 #include <string_view>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
-#include "buf/internal/read_guard.h"
-#include "buf/pool_bytes.h"
+#include "adapters/internal/forwarding_reader.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/read_buf.h"
 #include "io/reader_concepts.h"
 
@@ -57,7 +53,7 @@ namespace readbuf {
 // Thread safety: as the inner reader (one thread at a time).
 template <class R>
   requires SpanReader<adapters_internal::Inner<R>>
-class SpanToBufReader {
+class SpanToBufReader : public adapters_internal::ForwardingReader<R> {
  public:
   using InnerReader = adapters_internal::Inner<R>;
 
@@ -72,9 +68,8 @@ class SpanToBufReader {
       "zeroes only never-written bytes, once (watermark); none if the inner "
       "reader has `read_buf` or `readv`";
 
-  explicit SpanToBufReader(R inner) : inner_(std::move(inner)) {}
-
-  InnerReader& inner() { return inner_.get(); }
+  explicit SpanToBufReader(R inner)
+      : adapters_internal::ForwardingReader<R>(std::move(inner)) {}
 
   // Reads once into b's unfilled region (a vectored buffer: all its free
   // segments when the inner reader has readv, else the first non-empty one)
@@ -84,55 +79,11 @@ class SpanToBufReader {
   // the io layer does after readiness.
   // Errors: the inner reader's, unchanged.
   template <ReadBuf B>
-  absl::StatusOr<size_t> read_buf(B& b) {
-    InnerReader& r = inner();
-    if constexpr (BufReader<InnerReader>) {
-      buf_internal::ReadGuard<B> guard(b);
-      absl::StatusOr<size_t> n = adapters_internal::CallReadBuf(r, b);
-      if (n.ok()) guard.Verify(*n);
-      return n;
-    } else if constexpr (VectoredReader<InnerReader>) {
-      std::array<iovec, adapters_internal::kMaxIovecs> iov;
-      const size_t count = adapters_internal::UnfilledIovecs(b, iov);
-      if (count == 0) return 0;
-      const std::span<const iovec> regions(iov.data(), count);
-      absl::StatusOr<size_t> n = adapters_internal::CheckReported(
-          r.readv(regions), adapters_internal::TotalSize(regions), "readv");
-      if (n.ok()) b.advance(*n);
-      return n;
-    } else {
-      std::span<std::byte> dst = b.initialize_unfilled();  // zeroes once
-      if (dst.empty()) return 0;
-      absl::StatusOr<size_t> n =
-          adapters_internal::CheckReported(r.read(dst), dst.size(), "read");
-      if (n.ok()) b.advance(*n);
-      return n;
-    }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE absl::StatusOr<size_t> read_buf(B& b) {
+    return adapters_internal::FillOnce(this->inner(), b);
   }
 
-  // --- Forwarded capabilities of the inner reader ---
-
-  absl::StatusOr<size_t> read(std::span<std::byte> s) {
-    return inner().read(s);
-  }
-  absl::StatusOr<size_t> readv(std::span<const iovec> iov)
-    requires VectoredReader<InnerReader>
-  {
-    return inner().readv(iov);
-  }
-  template <ReadBuf B>
-    requires TryReader<InnerReader>
-  absl::StatusOr<size_t> try_read(B& b) {
-    return adapters_internal::CallTryRead(inner(), b);
-  }
-  absl::StatusOr<std::optional<PoolBytes>> read_owned(size_t max)
-    requires OwnedReader<InnerReader>
-  {
-    return inner().read_owned(max);
-  }
-
- private:
-  adapters_internal::InnerHolder<R> inner_;
+  // read, readv, try_read and read_owned: the inner reader's, forwarded.
 };
 
 template <class R>

@@ -28,16 +28,15 @@
 
 #include <sys/uio.h>
 
-#include <array>
 #include <cstddef>
-#include <optional>
 #include <span>
 #include <string_view>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "adapters/internal/adapter_util.h"
-#include "buf/pool_bytes.h"
+#include "adapters/internal/forwarding_reader.h"
+#include "adapters/internal/read_steps.h"
 #include "buf/read_buf.h"
 #include "buf/uninit_span.h"
 #include "io/reader_concepts.h"
@@ -53,7 +52,7 @@ namespace readbuf {
 template <class R>
   requires SpanReader<adapters_internal::Inner<R>> ||
            BufReader<adapters_internal::Inner<R>>
-class VectoredToScalarReader {
+class VectoredToScalarReader : public adapters_internal::ForwardingReader<R> {
  public:
   using InnerReader = adapters_internal::Inner<R>;
 
@@ -70,21 +69,20 @@ class VectoredToScalarReader {
       "one inner call into the first non-empty segment (the correct "
       "default); a span-only inner reader gets a raw iovec zeroed first";
 
-  explicit VectoredToScalarReader(R inner) : inner_(std::move(inner)) {}
-
-  InnerReader& inner() { return inner_.get(); }
+  explicit VectoredToScalarReader(R inner)
+      : adapters_internal::ForwardingReader<R>(std::move(inner)) {}
 
   // One read into the first non-empty region of `iov` (or the inner
   // readv). Returns the bytes written; 0 = EOF, or every region is empty.
   // The regions may be uninitialized: they are only written.
   absl::StatusOr<size_t> readv(std::span<const iovec> iov) {
     if constexpr (VectoredReader<InnerReader>) {
-      return inner().readv(iov);
+      return this->inner().readv(iov);
     } else {
       for (const iovec& region : iov) {
         if (region.iov_len == 0) continue;
         return adapters_internal::ReadIntoRegion(
-            inner(), UninitSpan(region.iov_base, region.iov_len));
+            this->inner(), UninitSpan(region.iov_base, region.iov_len));
       }
       return 0;
     }
@@ -95,41 +93,10 @@ class VectoredToScalarReader {
   // Returns the bytes added; 0 = EOF, or b is full.
   template <ReadBuf B>
   absl::StatusOr<size_t> read_buf(B& b) {
-    if constexpr (!BufReader<InnerReader> && VectoredReader<InnerReader>) {
-      std::array<iovec, adapters_internal::kMaxIovecs> iov;
-      const size_t count = adapters_internal::UnfilledIovecs(b, iov);
-      if (count == 0) return 0;
-      const std::span<const iovec> regions(iov.data(), count);
-      absl::StatusOr<size_t> n = adapters_internal::CheckReported(
-          inner().readv(regions), adapters_internal::TotalSize(regions),
-          "readv");
-      if (n.ok()) b.advance(*n);
-      return n;
-    } else {
-      return adapters_internal::ReadOnceInto(inner(), b);
-    }
+    return adapters_internal::FillOnce(this->inner(), b);
   }
 
-  // --- Forwarded capabilities of the inner reader ---
-
-  absl::StatusOr<size_t> read(std::span<std::byte> s)
-    requires SpanReader<InnerReader>
-  {
-    return inner().read(s);
-  }
-  template <ReadBuf B>
-    requires TryReader<InnerReader>
-  absl::StatusOr<size_t> try_read(B& b) {
-    return adapters_internal::CallTryRead(inner(), b);
-  }
-  absl::StatusOr<std::optional<PoolBytes>> read_owned(size_t max)
-    requires OwnedReader<InnerReader>
-  {
-    return inner().read_owned(max);
-  }
-
- private:
-  adapters_internal::InnerHolder<R> inner_;
+  // read, try_read and read_owned: the inner reader's, forwarded.
 };
 
 template <class R>

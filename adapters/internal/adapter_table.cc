@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "adapters/any_reader.h"
 #include "adapters/async_ready_to_owned.h"
+#include "adapters/async_scratch_copy_reader.h"
 #include "adapters/buf_to_owned.h"
 #include "adapters/buf_to_span.h"
 #include "adapters/cord_reader.h"
@@ -45,6 +46,9 @@ struct AsyncReady {
   Task<absl::Status> ready();
   absl::StatusOr<size_t> try_read(DynRef b);
 };
+struct AsyncSpanOnly {
+  Task<absl::StatusOr<size_t>> read(std::span<std::byte> s);
+};
 struct OwnedOnly {
   absl::StatusOr<std::optional<PoolBytes>> read_owned(size_t max);
 };
@@ -61,6 +65,7 @@ std::vector<AdapterRow> AllAdapterRows() {
       AdapterRowOf<BufToOwnedReader<BufOnly>>(),
       AdapterRowOf<ScratchCopyReader<SpanOnly>>(),
       AdapterRowOf<AsyncReadyToOwnedReader<AsyncReady>>(),
+      AdapterRowOf<AsyncScratchCopyReader<AsyncSpanOnly>>(),
       AdapterRowOf<AnyReader>(),
       AdapterRowOf<FdReader>(),
       AdapterRowOf<FileReader>(),

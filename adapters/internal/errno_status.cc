@@ -18,6 +18,10 @@ absl::Status ErrnoError(int error_number, absl::string_view operation) {
   return status;
 }
 
+absl::Status FdCallError(int error_number, absl::string_view call, int fd) {
+  return ErrnoError(error_number, absl::StrCat(call, "(fd=", fd, ")"));
+}
+
 std::optional<int> ErrnoOf(const absl::Status& status) {
   auto payload = status.GetPayload(kErrnoPayload);
   if (!payload.has_value()) return std::nullopt;

@@ -23,6 +23,9 @@ inline constexpr absl::string_view kErrnoPayload = "readbuf.adapters/errno";
 
 absl::Status ErrnoError(int error_number, absl::string_view operation);
 
+// ErrnoError for a call on a file descriptor, named "<call>(fd=<fd>)".
+absl::Status FdCallError(int error_number, absl::string_view call, int fd);
+
 // The errno stored by ErrnoError (or by the Asio bridge), if any.
 std::optional<int> ErrnoOf(const absl::Status& status);
 

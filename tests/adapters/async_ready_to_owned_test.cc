@@ -3,8 +3,6 @@
 // back, every byte arrives once and in order, errors keep their meaning.
 #include "adapters/async_ready_to_owned.h"
 
-#include <sys/socket.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -22,6 +20,7 @@
 #include "io/reader_concepts.h"
 #include "io/runtime.h"
 #include "io/task.h"
+#include "tests/adapters/tcp_drain.h"
 #include "tests/testing/fault_reader.h"
 
 namespace readbuf {
@@ -50,23 +49,10 @@ static_assert(AsyncReadyReader<FakeReadyReader>);
 static_assert(AsyncOwnedReader<AsyncReadyToOwnedReader<FakeReadyReader>>);
 static_assert(AsyncReadyReader<AsyncReadyToOwnedReader<FakeReadyReader>>);
 
-struct Drained {
-  std::string bytes;
-  absl::Status status;
-};
+using ::readbuf::testing::Drained;
 
 Task<Drained> Drain(AsyncReadyToOwnedReader<FakeReadyReader>& reader, size_t max) {
-  Drained out;
-  for (;;) {
-    absl::StatusOr<std::optional<PoolBytes>> next = co_await reader.read_owned(max);
-    if (!next.ok()) {
-      out.status = next.status();
-      co_return out;
-    }
-    if (!next->has_value()) co_return out;
-    out.bytes.append(reinterpret_cast<const char*>((*next)->data()),
-                     (*next)->size());
-  }
+  return testing::DrainOwned(reader, max);
 }
 
 TEST(AsyncReadyToOwnedTest, HoldsNoMemoryWhileWaitingAndDeliversEveryByte) {
@@ -107,31 +93,8 @@ static_assert(AsyncOwnedReader<AsyncReadyToOwnedReader<TcpStream*>>);
 TEST(AsyncReadyToOwnedTest, WorksOverARealTcpStream) {
   const std::string data = RandomBytes(200000, 3);
   Runtime rt({.n_cores = 1});
-  absl::StatusOr<TcpListener> listener = TcpListener::bind(*SocketAddress::Parse("127.0.0.1:0"));
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  absl::Status s = rt.block_on([&]() -> Task<absl::Status> {
-    absl::StatusOr<TcpStream> client = co_await TcpStream::connect(*listener->local_addr());
-    if (!client.ok()) co_return client.status();
-    absl::StatusOr<TcpStream> server = co_await listener->accept();
-    if (!server.ok()) co_return server.status();
-    JoinHandle<absl::Status> writer = spawn([](TcpStream* c, const std::string* d)
-                                                -> Task<absl::Status> {
-      if (absl::Status w = co_await c->write_all(std::as_bytes(std::span(*d))); !w.ok()) {
-        co_return w;
-      }
-      co_return c->shutdown(SHUT_WR);
-    }(&*client, &data));
-    AsyncReadyToOwnedReader reader(&*server);
-    std::string got;
-    for (;;) {
-      absl::StatusOr<std::optional<PoolBytes>> chunk = co_await reader.read_owned(16384);
-      if (!chunk.ok()) co_return chunk.status();
-      if (!chunk->has_value()) break;
-      got.append(reinterpret_cast<const char*>((*chunk)->data()), (*chunk)->size());
-    }
-    if (absl::Status w = co_await writer; !w.ok()) co_return w;
-    co_return got == data ? absl::OkStatus() : absl::DataLossError("bytes differ");
-  }());
+  absl::Status s = rt.block_on(testing::DrainOverTcp(
+      data, 16384, [](TcpStream* server) { return AsyncReadyToOwnedReader(server); }));
   EXPECT_TRUE(s.ok()) << s;
 }
 
