@@ -73,28 +73,35 @@ int main(int argc, char** argv) {
 
   std::map<std::string, ServerSpec> known = {
       {"asio-eager",
-       {"asio-eager", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=eager"}}},
+       {"asio-eager", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=eager"}, false, ""}},
       {"asio-deferred",
-       {"asio-deferred", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=deferred"}}},
-      {"libuv", {"libuv", {Runfile(argv[0], "bench/peers/libuv_echo_server")}}},
+       {"asio-deferred", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=deferred"}, false, ""}},
+      {"libuv", {"libuv", {Runfile(argv[0], "bench/peers/libuv_echo_server")}, false, ""}},
   };
   // The io_uring provided-buffer ring (pooled_read on a ring core).
   known["readbuf-ring-uring"] = {"readbuf-ring-uring",
                                  {Runfile(argv[0], "examples/echo_server"), "--policy=uring",
-                                  "--backend=uring", "--threads=1"}};
+                                  "--backend=uring", "--threads=1"},
+                                 true,
+                                 ""};
   for (const char* policy : {"zeroed", "uninit", "vectored", "dyn", "pooled"}) {
     for (const char* backend : {"epoll", "uring"}) {
       const std::string name = absl::StrCat("readbuf-", policy, "-", backend);
       known[name] = {name,
                      {Runfile(argv[0], "examples/echo_server"), absl::StrCat("--policy=", policy),
-                      absl::StrCat("--backend=", backend), "--threads=1"}};
+                      absl::StrCat("--backend=", backend), "--threads=1"},
+                     true,
+                     ""};
     }
   }
   const std::map<std::string, Workload> workloads = {
-      {"pingpong-64B", {"pingpong-64B", Workload::Kind::kPingPong, 50, 64}},
-      {"pingpong-1KiB", {"pingpong-1KiB", Workload::Kind::kPingPong, 50, 1024}},
-      {"stream-64KiB", {"stream-64KiB", Workload::Kind::kStream, 4, 64 * 1024}},
-      {"idle", {"idle", Workload::Kind::kIdle, idle_n, 0}},
+      {"pingpong-64B",
+       {"pingpong-64B", Workload::Kind::kPingPong, 50, 64, absl::Milliseconds(500)}},
+      {"pingpong-1KiB",
+       {"pingpong-1KiB", Workload::Kind::kPingPong, 50, 1024, absl::Milliseconds(500)}},
+      {"stream-64KiB",
+       {"stream-64KiB", Workload::Kind::kStream, 4, 64 * 1024, absl::Milliseconds(500)}},
+      {"idle", {"idle", Workload::Kind::kIdle, idle_n, 0, absl::Milliseconds(500)}},
   };
   std::vector<ServerSpec> servers;
   for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_servers), ',')) {

@@ -2,253 +2,514 @@
 // File: bench/report.cc
 // -----------------------------------------------------------------------------
 //
-// //bench:report, the README's main job: runs every benchmark binary in
-// bench/ in turn (each one process, one after another, so they do not compete
-// for this machine's cores), and prints one markdown table per binary plus the
-// side-by-side ratios the project's goals are stated in. Raw Google Benchmark
-// JSON is kept with --json_dir.
+// //bench:report, the README's main job: what each read-buffer policy costs
+// on this machine, end to end over readbuf's reactor, beside the peers. For
+// every selected server -- examples/echo_server as <policy>-<backend> for
+// zeroed, uninit, vectored, dyn and pooled on epoll and io_uring, the
+// io_uring provided-buffer ring (uring-uring), and the peers Asio eager,
+// Asio deferred and libuv from bench/peers -- it runs four workloads (idle
+// connections, ping-pong 64 B and 1 KiB over 50 connections, stream 64 KiB
+// over 4), each against a fresh server process pinned to CPU 0 while this
+// program, the load generator, runs on CPU 1. Progress goes to stderr; a
+// markdown table (ratios against asio-eager) to stdout; the raw results to
+// JSON (report_json.h) and a chart to SVG (report_svg.h). --help explains
+// every column. Exit status: 0, 1 if a run failed, 2 on bad flags.
 //
-//   ./bazelw run //bench:report                 # everything, ~0.3 s per case
-//   ./bazelw run //bench:report -- --quick      # CI smoke: a few ms per case
-//   ./bazelw run //bench:report -- --filter=BM_Read/Uninit
-//
-// `bazel run` builds with --config=opt (see .bazelrc), so the figures are
-// release-build figures. Exit code 2 on bad flags, 1 if a benchmark fails.
+//   ./bazelw run //bench:report                      # ~2.5 min
+//   ./bazelw run //bench:report -- --quick           # < 30 s, CI smoke
+//   ./bazelw run //bench:report -- --workloads=idle --policies=pooled,uring
 
-#include <sys/wait.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
-#include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"  // linked by absl/flags:flag
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/harness/echo_suite.h"
+#include "bench/report_json.h"
+#include "bench/report_micro.h"
+#include "bench/report_run.h"
+#include "bench/report_svg.h"
+#include "bench/report_table.h"
 
 ABSL_FLAG(bool, quick, false,
-          "Run each benchmark case for a few milliseconds only (CI smoke test).");
-ABSL_FLAG(double, min_time, 0.3,
-          "Seconds each benchmark case runs (ignored with --quick).");
+          "Smoke test (< 30 s): 0.15 s per ping-pong/stream run and at most 200 idle "
+          "connections; results go to /tmp unless --json_out/--svg_out say otherwise. "
+          "The figures are not meaningful.");
+ABSL_FLAG(std::string, workloads, "idle,pingpong-64B,pingpong-1KiB,stream-64KiB",
+          "Comma-separated workloads: idle (--idle_connections silent connections, each "
+          "echoed once), pingpong-64B and pingpong-1KiB (50 connections, one message "
+          "in flight each), stream-64KiB (4 connections writing 64 KiB chunks).");
+ABSL_FLAG(std::string, policies, "zeroed,uninit,vectored,dyn,pooled,uring",
+          "Comma-separated readbuf policies to run (examples/echo_server --policy): "
+          "zeroed, uninit, vectored, dyn, pooled, uring (the io_uring provided-buffer "
+          "ring; runs on the uring backend only). Empty: none.");
+ABSL_FLAG(std::string, backends, "epoll,uring",
+          "Comma-separated readbuf backends for the policies: epoll, uring.");
+ABSL_FLAG(std::string, peers, "asio-eager,asio-deferred,libuv",
+          "Comma-separated peer servers: asio-eager, asio-deferred, libuv. Empty: none. "
+          "Ratios are taken against asio-eager, so without it they show '-'.");
+ABSL_FLAG(std::string, servers, "",
+          "Exact comma-separated server list, overriding --policies/--backends/--peers: "
+          "<policy>-<backend> (e.g. pooled-epoll, uring-uring) or a peer name.");
+ABSL_FLAG(int, idle_connections, 10000,
+          "Connections for the idle workload. Scaled down, with a note, when the "
+          "open-file limit or the local port range cannot hold them.");
+ABSL_FLAG(double, duration, 2.0, "Seconds each ping-pong/stream run measures.");
+ABSL_FLAG(std::string, json_out, "",
+          "Where to write the raw results as JSON. Default: under `bazel run`, "
+          "<workspace>/bench/results/report.json (or /tmp/readbuf_report_quick.json "
+          "with --quick); otherwise /tmp/readbuf_report.json.");
+ABSL_FLAG(std::string, svg_out, "",
+          "Where to write the SVG chart. Default: beside the JSON, report.svg.");
+ABSL_FLAG(bool, count_allocs, true,
+          "LD_PRELOAD bench/harness/alloc_count_preload.so into the servers to count "
+          "their heap allocations (allocs/op). false: allocs/op is n/a.");
+ABSL_FLAG(bool, micro, false,
+          "Also run the micro-benchmarks (read_buf_benchmark, buffer_pool_benchmark) "
+          "first and print their tables and goal ratios.");
+ABSL_FLAG(double, min_time, 0.3, "With --micro: seconds per micro-benchmark case.");
 ABSL_FLAG(std::string, filter, "",
-          "Only benchmark cases whose name matches this regex "
-          "(Google Benchmark's --benchmark_filter).");
+          "With --micro: only cases matching this regex (--benchmark_filter).");
 ABSL_FLAG(std::string, json_dir, "",
-          "If set, keep each binary's raw JSON results in this directory.");
+          "With --micro: keep each micro-benchmark binary's raw JSON in this directory.");
 
 namespace {
 
-// The benchmark binaries, relative to the runfiles root.
-constexpr const char* kBenchmarks[] = {
-    "bench/read_buf_benchmark",
-    "bench/buffer_pool_benchmark",
-};
+using readbuf::bench::Measurement;
+using readbuf::bench::ReportFailure;
+using readbuf::bench::ReportRun;
+using readbuf::bench::ServerSpec;
+using readbuf::bench::Workload;
 
-struct Result {
-  std::string name;
-  double real_time_ns = 0;
-  std::optional<double> bytes_per_second;
-  std::vector<std::pair<std::string, double>> counters;
-};
+constexpr const char* kPolicies[] = {"zeroed", "uninit", "vectored", "dyn", "pooled", "uring"};
+constexpr const char* kBackends[] = {"epoll", "uring"};
+constexpr const char* kPeers[] = {"asio-eager", "asio-deferred", "libuv"};
+
+const std::string& Usage() {
+  static const std::string* usage = new std::string(absl::StrCat(
+      "Runs readbuf's echo server with every read-buffer policy beside Asio and libuv\n"
+      "echo servers on loopback, and prints what each costs.\n"
+      "Usage: bazel run //bench:report -- [--quick] [--workloads=...] [--policies=...]\n"
+      "         [--backends=...] [--peers=...] [--servers=...] [--idle_connections=N]\n"
+      "         [--duration=S] [--json_out=PATH] [--svg_out=PATH] [--micro]\n"
+      "Each (server, workload) gets a fresh server process pinned to CPU 0; the load\n"
+      "generator runs on CPU 1. Ports are picked by the kernel (--port=0), so a port\n"
+      "in use cannot collide.\n\n",
+      readbuf::bench::kReportColumnHelp));
+  return *usage;
+}
+
+int BadFlag(const std::string& problem) {
+  std::fprintf(stderr, "report: %s\nSee --help.\n", problem.c_str());
+  return 2;
+}
+
+// Abseil's parser exits with status 1 on an unknown flag or a bad value;
+// the report promises 2. So look at every flag first: the name must exist and
+// the value must parse (ParseFrom sets the same value ParseCommandLine will).
+// Returns the problem, or "" if there is none.
+std::string CheckFlags(int argc, char** argv) {
+  static const std::set<std::string> kAbseilOwn = {
+      "help", "helpfull", "helpshort", "helppackage", "helpon", "helpmatch", "version",
+      "only_check_args", "flagfile", "fromenv", "tryfromenv", "undefok"};
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "-")) continue;  // positional: reported later
+    absl::ConsumePrefix(&arg, "-");
+    const size_t eq = arg.find('=');
+    std::string name(arg.substr(0, eq));
+    if (kAbseilOwn.count(name)) continue;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && absl::StartsWith(name, "no")) {  // --noquick
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      if (flag != nullptr && flag->IsOfType<bool>() && eq == absl::string_view::npos) continue;
+      flag = nullptr;
+    }
+    if (flag == nullptr) return absl::StrCat("unknown flag --", name);
+    std::string value;
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (flag->IsOfType<bool>()) {
+      continue;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::StrCat("missing value for --", name);
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::StrCat("bad value '", value, "' for --", name, ": ", error);
+    }
+  }
+  return "";
+}
 
 std::string RunfilesRoot(const char* argv0) {
   if (const char* dir = std::getenv("RUNFILES_DIR")) {
     return absl::StrCat(dir, "/com_github_readbuf_readbuf");
   }
-  std::string candidate = absl::StrCat(argv0, ".runfiles/com_github_readbuf_readbuf");
-  if (access(candidate.c_str(), F_OK) == 0) return candidate;
+  const std::string beside = absl::StrCat(argv0, ".runfiles/com_github_readbuf_readbuf");
+  if (access(beside.c_str(), F_OK) == 0) return beside;
   return ".";  // `bazel run` starts us in the runfiles root
 }
 
-// Runs `argv`, returns its stdout; nullopt if it could not run or failed.
-std::optional<std::string> Capture(const std::vector<std::string>& argv) {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return std::nullopt;
-  pid_t pid = fork();
-  if (pid < 0) return std::nullopt;
-  if (pid == 0) {
-    dup2(pipe_fds[1], STDOUT_FILENO);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    std::fprintf(stderr, "report: cannot run %s\n", args[0]);
-    _exit(127);
+std::vector<std::string> SplitList(const std::string& list) {
+  std::vector<std::string> out;
+  for (absl::string_view item : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(item));
   }
-  close(pipe_fds[1]);
-  std::string out;
-  char chunk[4096];
-  ssize_t n;
-  while ((n = read(pipe_fds[0], chunk, sizeof(chunk))) > 0) out.append(chunk, n);
-  close(pipe_fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
   return out;
 }
 
-// Google Benchmark's JSON has one `"key": value` per line inside each entry
-// of "benchmarks"; that is all this reader relies on.
-std::vector<Result> ParseResults(absl::string_view json) {
-  std::vector<Result> results;
-  bool in_benchmarks = false;
-  static const std::vector<std::string> kSkip = {
-      "family_index", "per_family_instance_index", "run_name", "run_type",
-      "repetitions", "repetition_index", "threads", "iterations", "cpu_time",
-      "time_unit", "aggregate_name", "aggregate_unit"};
-  for (absl::string_view line : absl::StrSplit(json, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (absl::StartsWith(line, "\"benchmarks\"")) in_benchmarks = true;
-    if (!in_benchmarks) continue;
-    std::vector<absl::string_view> kv = absl::StrSplit(line, absl::MaxSplits(": ", 1));
-    if (kv.size() != 2) continue;
-    absl::string_view key = absl::StripPrefix(absl::StripSuffix(kv[0], "\""), "\"");
-    absl::string_view value = absl::StripSuffix(kv[1], ",");
-    if (key == "name") {
-      results.push_back({});
-      results.back().name =
-          std::string(absl::StripPrefix(absl::StripSuffix(value, "\""), "\""));
-      continue;
-    }
-    if (results.empty()) continue;
-    double number;
-    if (!absl::SimpleAtod(value, &number)) continue;
-    Result& r = results.back();
-    if (key == "real_time") {
-      r.real_time_ns = number;
-    } else if (key == "bytes_per_second") {
-      r.bytes_per_second = number;
-    } else if (std::find(kSkip.begin(), kSkip.end(), key) == kSkip.end()) {
-      r.counters.emplace_back(std::string(key), number);
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// "model name" from /proc/cpuinfo, core count, kernel release.
+std::string Machine() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "model name")) {
+      model = std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
+      break;
     }
   }
-  return results;
+  utsname u{};
+  uname(&u);
+  return absl::StrCat(model, ", ", std::thread::hardware_concurrency(), " CPUs, Linux ",
+                      u.release);
 }
 
-std::string Human(double v) {
-  if (v >= 1e9) return absl::StrFormat("%.2fG", v / 1e9);
-  if (v >= 1e6) return absl::StrFormat("%.2fM", v / 1e6);
-  if (v >= 1e3) return absl::StrFormat("%.2fk", v / 1e3);
-  return absl::StrFormat("%.3g", v);
+// Local ports available for outgoing connections (ip_local_port_range).
+int LocalPortCount() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 0, hi = 0;
+  if (!(in >> lo >> hi) || hi < lo) return 1 << 30;
+  return hi - lo + 1;
 }
 
-void PrintTable(const std::string& binary, const std::vector<Result>& results) {
-  std::printf("\n### %s\n\n| case | time/op | throughput | counters |\n|---|---:|---:|---|\n",
-              binary.c_str());
-  for (const Result& r : results) {
-    std::string counters;
-    for (const auto& [k, v] : r.counters) {
-      absl::StrAppend(&counters, counters.empty() ? "" : ", ", k, "=", Human(v));
-    }
-    std::printf("| %s | %.0f ns | %s | %s |\n", r.name.c_str(), r.real_time_ns,
-                r.bytes_per_second ? absl::StrCat(Human(*r.bytes_per_second), "B/s").c_str()
-                                   : "",
-                counters.c_str());
+bool MakeParentDirs(const std::string& path) {
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    const std::string dir = path.substr(0, slash);
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return false;
   }
+  return true;
 }
 
-// "a is X times b" rows for the project's stated goals, when both ran.
-struct Ratio {
-  const char* label;
-  const char* numerator;    // faster-is-better: time of b / time of a
-  const char* denominator;
-  const char* goal;
-};
+bool WriteFile(const std::string& path, const std::string& text) {
+  if (!MakeParentDirs(path)) return false;
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  out.close();
+  return static_cast<bool>(out);
+}
 
-constexpr Ratio kRatios[] = {
-    {"Uninit vs Zeroed, 100 KiB, fresh buffer per read",
-     "BM_Read/Uninit/Fresh/102400/real_time", "BM_Read/Zeroed/Fresh/102400/real_time",
-     ">= 1.4x"},
-    {"Uninit vs Zeroed, 100 KiB, reused buffer", "BM_Read/Uninit/Reused/102400/real_time",
-     "BM_Read/Zeroed/Reused/102400/real_time", "(info)"},
-    {"Dyn vs Uninit, 4 KiB, reused", "BM_Read/Dyn/Reused/4096/real_time",
-     "BM_Read/Uninit/Reused/4096/real_time", "within 3% (>= 0.97x)"},
-    {"Dyn vs Uninit, 64 KiB, reused", "BM_Read/Dyn/Reused/65536/real_time",
-     "BM_Read/Uninit/Reused/65536/real_time", "within 3% (>= 0.97x)"},
-    {"Pooled (warm) vs Uninit, 64 KiB, reused", "BM_Read/Pooled/Reused/65536/real_time",
-     "BM_Read/Uninit/Reused/65536/real_time", "(info)"},
+// A rough, self-correcting estimate of how long the remaining runs take.
+class TimeLeft {
+ public:
+  TimeLeft(double duration, int idle_connections)
+      : active_(duration + 0.4), idle_(1.0 + idle_connections * 1.5e-4) {}
+  void Record(bool idle, double seconds) {
+    double& mean = idle ? idle_ : active_;
+    int& n = idle ? idle_runs_ : active_runs_;
+    mean = n == 0 ? seconds : (mean * n + seconds) / (n + 1);
+    ++n;
+  }
+  double Estimate(int active_left, int idle_left) const {
+    return active_left * active_ + idle_left * idle_;
+  }
+
+ private:
+  double active_, idle_;
+  int active_runs_ = 0, idle_runs_ = 0;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Runs readbuf's benchmarks and prints markdown tables and goal ratios.\n"
-      "Usage: bazel run //bench:report -- [--quick] [--filter=REGEX] [--json_dir=DIR]");
+  absl::SetProgramUsageMessage(Usage());
+  if (std::string problem = CheckFlags(argc, argv); !problem.empty()) return BadFlag(problem);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
-    std::fprintf(stderr, "report: unexpected argument '%s'; see --help\n", positional[1]);
-    return 2;
+    return BadFlag(absl::StrCat("unexpected argument '", positional[1], "'"));
   }
   const bool quick = absl::GetFlag(FLAGS_quick);
-  const double min_time = quick ? 0.002 : absl::GetFlag(FLAGS_min_time);
-  if (min_time <= 0) {
-    std::fprintf(stderr, "report: --min_time must be positive\n");
-    return 2;
-  }
+  const double duration = quick ? 0.15 : absl::GetFlag(FLAGS_duration);
+  int idle_n = absl::GetFlag(FLAGS_idle_connections);
+  if (!(duration > 0 && duration <= 600)) return BadFlag("--duration must be in (0, 600] seconds");
+  if (idle_n < 1) return BadFlag("--idle_connections must be at least 1");
+  if (quick) idle_n = std::min(idle_n, 200);
+  if (absl::GetFlag(FLAGS_min_time) <= 0) return BadFlag("--min_time must be positive");
+
+  ReportRun run;
+  run.quick = quick;
+  run.duration_seconds = duration;
+  run.machine = Machine();
+  run.generated = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+
+  // Servers.
   const std::string root = RunfilesRoot(argv[0]);
-  std::map<std::string, Result> by_name;
-  int failures = 0;
-  std::printf("# readbuf benchmark report%s\n", quick ? " (--quick: smoke test, not figures)" : "");
-#ifndef NDEBUG
-  std::printf("\nNOTE: built without NDEBUG; use --config=opt for real figures.\n");
-#endif
-  for (const char* binary : kBenchmarks) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "report: running %s ...\n", binary);
-    std::vector<std::string> args = {absl::StrCat(root, "/", binary),
-                                     "--benchmark_format=json",
-                                     absl::StrCat("--benchmark_min_time=", min_time)};
-    if (!absl::GetFlag(FLAGS_filter).empty()) {
-      args.push_back(absl::StrCat("--benchmark_filter=", absl::GetFlag(FLAGS_filter)));
+  const std::string echo_server = absl::StrCat(root, "/examples/echo_server");
+  std::map<std::string, ServerSpec> known;
+  for (const char* policy : kPolicies) {
+    for (const char* backend : kBackends) {
+      if (std::string(policy) == "uring" && std::string(backend) != "uring") continue;
+      const std::string name = absl::StrCat(policy, "-", backend);
+      known[name] = {name,
+                     {echo_server, absl::StrCat("--policy=", policy),
+                      absl::StrCat("--backend=", backend), "--threads=1"},
+                     true,
+                     ""};
     }
-    std::optional<std::string> json = Capture(args);
-    if (!json) {
-      std::fprintf(stderr, "report: %s failed\n", binary);
-      ++failures;
-      continue;
-    }
-    if (!absl::GetFlag(FLAGS_json_dir).empty()) {
-      std::string base = binary;
-      base = base.substr(base.rfind('/') + 1);
-      std::string path = absl::StrCat(absl::GetFlag(FLAGS_json_dir), "/", base, ".json");
-      if (FILE* f = std::fopen(path.c_str(), "w")) {
-        std::fwrite(json->data(), 1, json->size(), f);
-        std::fclose(f);
-      } else {
-        std::fprintf(stderr, "report: cannot write %s\n", path.c_str());
-        ++failures;
+  }
+  const std::string asio = absl::StrCat(root, "/bench/peers/asio_echo_server");
+  known["asio-eager"] = {"asio-eager", {asio, "--mode=eager"}, false, ""};
+  known["asio-deferred"] = {"asio-deferred", {asio, "--mode=deferred"}, false, ""};
+  known["libuv"] = {"libuv", {absl::StrCat(root, "/bench/peers/libuv_echo_server")}, false, ""};
+
+  std::vector<std::string> server_names;
+  if (!absl::GetFlag(FLAGS_servers).empty()) {
+    server_names = SplitList(absl::GetFlag(FLAGS_servers));
+  } else {
+    const std::vector<std::string> policies = SplitList(absl::GetFlag(FLAGS_policies));
+    const std::vector<std::string> backends = SplitList(absl::GetFlag(FLAGS_backends));
+    for (const std::string& p : policies) {
+      if (std::find(std::begin(kPolicies), std::end(kPolicies), p) == std::end(kPolicies)) {
+        return BadFlag(absl::StrCat("unknown policy '", p, "' in --policies; known: ",
+                                    absl::StrJoin(kPolicies, ",")));
       }
     }
-    std::vector<Result> results = ParseResults(*json);
-    if (results.empty()) {
-      std::fprintf(stderr, "report: %s produced no results\n", binary);
-      ++failures;
-      continue;
+    for (const std::string& b : backends) {
+      if (std::find(std::begin(kBackends), std::end(kBackends), b) == std::end(kBackends)) {
+        return BadFlag(absl::StrCat("unknown backend '", b, "' in --backends; known: ",
+                                    absl::StrJoin(kBackends, ",")));
+      }
     }
-    PrintTable(binary, results);
-    for (Result& r : results) by_name[r.name] = r;
+    for (const char* b : kBackends) {  // grouped by backend, as in the chart
+      if (!Contains(backends, b)) continue;
+      for (const char* p : kPolicies) {
+        if (!Contains(policies, p)) continue;
+        if (std::string(p) == "uring" && std::string(b) != "uring") continue;
+        server_names.push_back(absl::StrCat(p, "-", b));
+      }
+    }
+    if (Contains(policies, "uring") && !Contains(backends, "uring")) {
+      run.notes.push_back("policy uring runs on the uring backend only, which --backends left out");
+    }
+    for (const std::string& peer : SplitList(absl::GetFlag(FLAGS_peers))) {
+      if (std::find(std::begin(kPeers), std::end(kPeers), peer) == std::end(kPeers)) {
+        return BadFlag(absl::StrCat("unknown peer '", peer, "' in --peers; known: ",
+                                    absl::StrJoin(kPeers, ",")));
+      }
+      server_names.push_back(peer);
+    }
   }
-  std::printf("\n### Goals (ratios from this run; > 1 means the first is faster)\n\n"
-              "| comparison | ratio | goal |\n|---|---:|---|\n");
-  for (const Ratio& ratio : kRatios) {
-    auto a = by_name.find(ratio.numerator);
-    auto b = by_name.find(ratio.denominator);
-    if (a == by_name.end() || b == by_name.end() || a->second.real_time_ns <= 0) continue;
-    std::printf("| %s | %.2fx | %s |\n", ratio.label,
-                b->second.real_time_ns / a->second.real_time_ns, ratio.goal);
+  std::set<std::string> seen;
+  for (const std::string& name : server_names) {
+    if (!known.count(name)) {
+      std::vector<std::string> names;
+      for (const auto& [k, v] : known) names.push_back(k);
+      return BadFlag(absl::StrCat("unknown server '", name, "'; known: ",
+                                  absl::StrJoin(names, ",")));
+    }
+    if (!seen.insert(name).second) return BadFlag(absl::StrCat("server '", name, "' given twice"));
   }
+
+  // Workloads.
+  const absl::Duration settle = absl::Milliseconds(quick ? 100 : 500);
+  const std::map<std::string, Workload> workloads = {
+      {"idle", {"idle", Workload::Kind::kIdle, 0, 0, settle}},
+      {"pingpong-64B", {"pingpong-64B", Workload::Kind::kPingPong, 50, 64, settle}},
+      {"pingpong-1KiB", {"pingpong-1KiB", Workload::Kind::kPingPong, 50, 1024, settle}},
+      {"stream-64KiB", {"stream-64KiB", Workload::Kind::kStream, 4, 64 * 1024, settle}},
+  };
+  for (const std::string& name : SplitList(absl::GetFlag(FLAGS_workloads))) {
+    auto it = workloads.find(name);
+    if (it == workloads.end()) {
+      return BadFlag(absl::StrCat("unknown workload '", name,
+                                  "' in --workloads; known: idle,pingpong-64B,pingpong-1KiB,"
+                                  "stream-64KiB"));
+    }
+    for (const Workload& w : run.workloads) {
+      if (w.name == name) return BadFlag(absl::StrCat("workload '", name, "' given twice"));
+    }
+    run.workloads.push_back(it->second);
+  }
+  if (run.workloads.empty()) return BadFlag("--workloads selects nothing");
+  if (server_names.empty()) return BadFlag("no servers selected (--policies/--peers/--servers)");
+
+  // Limits for the idle workload: our fds (one per connection) and the local
+  // port range (one port per connection).
+  bool has_idle = false;
+  std::string idle_row_note;  // on every idle row when N was scaled down
+  for (const Workload& w : run.workloads) has_idle |= w.kind == Workload::Kind::kIdle;
+  if (has_idle) {
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < limit.rlim_max) {
+      limit.rlim_cur = limit.rlim_max;  // servers inherit the raised limit
+      setrlimit(RLIMIT_NOFILE, &limit);
+      getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    const long fd_room = static_cast<long>(std::min<rlim_t>(limit.rlim_cur, 1 << 30)) - 128;
+    const int port_room = LocalPortCount() - 512;
+    const int asked = idle_n;
+    bool scaled = false;
+    if (idle_n > fd_room) {
+      scaled = true;
+      idle_n = static_cast<int>(std::max(1L, fd_room));
+      run.notes.push_back(absl::StrCat("idle: open-file limit is ", limit.rlim_cur,
+                                       " (hard limit too); scaled N from ", asked, " to ", idle_n,
+                                       ". Raise it with `ulimit -n` for the full run."));
+    }
+    if (idle_n > port_room) {
+      scaled = true;
+      const int before = idle_n;
+      idle_n = std::max(1, port_room);
+      run.notes.push_back(absl::StrCat("idle: only ", LocalPortCount(),
+                                       " local ports (ip_local_port_range); scaled N from ",
+                                       before, " to ", idle_n, "."));
+    }
+    for (const std::string& n : run.notes) std::fprintf(stderr, "report: NOTE: %s\n", n.c_str());
+    if (scaled) idle_row_note = absl::StrCat("scaled from ", asked, " (see notes)");
+  }
+  run.idle_connections = idle_n;
+  for (Workload& w : run.workloads) {
+    if (w.kind == Workload::Kind::kIdle) w.connections = idle_n;
+  }
+
+  const std::string preload = absl::StrCat(root, "/bench/harness/alloc_count_preload.so");
+  if (absl::GetFlag(FLAGS_count_allocs)) {
+    if (access(preload.c_str(), R_OK) == 0) {
+      for (auto& [name, spec] : known) spec.alloc_preload = preload;
+    } else {
+      run.notes.push_back(absl::StrCat("allocs/op is n/a: ", preload, " not found"));
+    }
+  }
+  for (const std::string& name : server_names) run.servers.push_back(name);
+
+  // Output paths.
+  std::string json_out = absl::GetFlag(FLAGS_json_out);
+  std::string svg_out = absl::GetFlag(FLAGS_svg_out);
+  if (json_out.empty()) {
+    const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+    if (quick) {
+      json_out = "/tmp/readbuf_report_quick.json";
+    } else if (ws != nullptr && *ws != '\0') {
+      json_out = absl::StrCat(ws, "/bench/results/report.json");
+    } else {
+      json_out = "/tmp/readbuf_report.json";
+    }
+  }
+  if (svg_out.empty()) {
+    svg_out = absl::StrCat(json_out.substr(0, json_out.rfind('.')), ".svg");
+    if (svg_out == json_out) svg_out += ".svg";
+  }
+
+  // Pinning: server on CPU 0, load generator on CPU 1, when there are two.
+  const bool pin = std::thread::hardware_concurrency() >= 2;
+  run.pinning = pin ? "server on CPU 0, load generator on CPU 1"
+                    : "one CPU: server and load generator share it (not pinned)";
+  if (pin) readbuf::bench::PinThisThread(1);
+
+  std::printf("# readbuf report%s\n\n", quick ? " (--quick: smoke test, not figures)" : "");
+  std::printf("%s; %s; %s. Each run: a fresh server process; %.2f s per ping-pong/stream "
+              "run. `--help` explains the columns.\n",
+              run.machine.c_str(), run.generated.c_str(), run.pinning.c_str(), duration);
+#ifndef NDEBUG
+  std::printf("\nNOTE: built without NDEBUG; `bazel run` uses --config=opt for real figures.\n");
+#endif
+  std::fflush(stdout);
+
+  int failures = 0;
+  if (absl::GetFlag(FLAGS_micro)) {
+    readbuf::bench::MicroOptions micro;
+    micro.runfiles_root = root;
+    micro.min_time = quick ? 0.002 : absl::GetFlag(FLAGS_min_time);
+    micro.filter = absl::GetFlag(FLAGS_filter);
+    micro.json_dir = absl::GetFlag(FLAGS_json_dir);
+    std::printf("\n## Micro-benchmarks\n");
+    failures += readbuf::bench::RunMicroBenchmarks(micro);
+    std::printf("\n## Echo servers\n");
+    std::fflush(stdout);
+  }
+
+  // The runs, workload by workload.
+  TimeLeft time_left(duration, idle_n);
+  int active_left = 0, idle_left = 0;
+  for (const Workload& w : run.workloads) {
+    (w.kind == Workload::Kind::kIdle ? idle_left : active_left) +=
+        static_cast<int>(server_names.size());
+  }
+  const int total = active_left + idle_left;
+  const absl::Time start = absl::Now();
+  int done = 0;
+  for (const Workload& w : run.workloads) {
+    const bool idle = w.kind == Workload::Kind::kIdle;
+    for (const std::string& name : server_names) {
+      std::fprintf(stderr, "report: [%d/%d] %s on %s (%.0f s elapsed, about %.0f s left)\n",
+                   done + 1, total, w.name.c_str(), name.c_str(),
+                   absl::ToDoubleSeconds(absl::Now() - start),
+                   time_left.Estimate(active_left, idle_left));
+      const absl::Time t0 = absl::Now();
+      absl::StatusOr<Measurement> m = readbuf::bench::RunEchoWorkload(
+          known[name], w, absl::Seconds(duration), pin ? 0 : -1);
+      time_left.Record(idle, absl::ToDoubleSeconds(absl::Now() - t0));
+      (idle ? idle_left : active_left) -= 1;
+      ++done;
+      if (!m.ok()) {
+        std::fprintf(stderr, "report: %s on %s failed: %s\n", w.name.c_str(), name.c_str(),
+                     m.status().ToString().c_str());
+        run.failures.push_back({name, w.name, m.status().ToString()});
+        ++failures;
+        continue;
+      }
+      if (idle && !idle_row_note.empty()) {
+        m->note = m->note.empty() ? idle_row_note : absl::StrCat(idle_row_note, "; ", m->note);
+      }
+      run.results.push_back(*std::move(m));
+    }
+  }
+  std::fprintf(stderr, "report: %d runs in %.0f s\n", total,
+               absl::ToDoubleSeconds(absl::Now() - start));
+
+  std::printf("%s", readbuf::bench::ReportMarkdown(run).c_str());
+  if (!WriteFile(json_out, readbuf::bench::ReportJson(run))) {
+    std::fprintf(stderr, "report: cannot write %s: %s\n", json_out.c_str(), strerror(errno));
+    ++failures;
+  }
+  if (!WriteFile(svg_out, readbuf::bench::ReportSvg(run))) {
+    std::fprintf(stderr, "report: cannot write %s: %s\n", svg_out.c_str(), strerror(errno));
+    ++failures;
+  }
+  std::printf("\nRaw results: %s\nChart: %s\n", json_out.c_str(), svg_out.c_str());
+  std::fprintf(stderr, "report: wrote %s and %s\n", json_out.c_str(), svg_out.c_str());
   return failures == 0 ? 0 : 1;
 }

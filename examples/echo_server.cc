@@ -19,6 +19,31 @@
 // SIGINT or SIGTERM stops it: listeners close, live connections get up to
 // --shutdown_grace to finish, then are cancelled; exit status 0. Bad flags
 // print the usage and exit with status 2.
+//
+// Stats (--stats_file=PATH, for benchmarks and soak tests): on SIGUSR1 the
+// server collects, on every core, that core's BufferPool::Stats() and
+// recv_ring_stats(), sums them, and writes ONE line of space-separated
+// `key=value` pairs (values are non-negative decimal integers), ending in
+// '\n', to PATH.tmp and renames it to PATH (so a reader never sees half a
+// line). On SIGUSR2 it first trims every core's memory (io/trim_memory.h:
+// the pool's free lists, cached coroutine frames, free allocator pages) and
+// then writes the line the same way. Keys, in this order:
+//   seq                     1 for the first line written, then 2, 3, ...
+//   cores                   reactor cores summed over
+//   connections             connections being served now
+//   conn_owned_buffer_bytes capacity that non-pool policies' buffers (zeroed,
+//                           uninit, vectored, dyn) hold while their
+//                           connections wait for data (0 for pooled, uring)
+//   pool_bytes_in_use       BufferPoolStats::bytes_in_use (blocks handed out,
+//                           including those registered in a recv ring)
+//   pool_bytes_retained     BufferPoolStats::bytes_retained (free-list cache)
+//   pool_blocks_in_use, pool_hits, pool_misses, pool_trims
+//   ring_bytes_registered   RecvRingStats::bytes_registered
+//   ring_queued_pool_bytes  RecvRingStats::queued_pool_bytes
+//   ring_enobufs            RecvRingStats::enobufs
+//   ring_fallback_reads     RecvRingStats::fallback_reads
+//   rss_bytes               the process's resident set size (/proc/self/statm)
+// Without --stats_file, SIGUSR1 and SIGUSR2 are ignored.
 
 // GCC 12 rejects the std::atomic_thread_fence that absl::GetFlag inlines for
 // a sequence-locked flag (absl::Duration) under -fsanitize=thread
@@ -31,10 +56,17 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,9 +75,12 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "buf/buffer_pool.h"
 #include "buf/dyn.h"
 #include "buf/pooled.h"
+#include "buf/read_buf.h"
 #include "buf/uninit.h"
 #include "buf/vectored.h"
 #include "buf/zeroed.h"
@@ -53,9 +88,11 @@
 #include "io/net.h"
 #include "io/pooled_ops.h"
 #include "io/read_into.h"
+#include "io/ring_read.h"
 #include "io/runtime.h"
 #include "io/task.h"
 #include "io/timer.h"
+#include "io/trim_memory.h"
 
 ABSL_FLAG(int, port, 0, "TCP port on --host (0 = let the kernel pick one).");
 ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on.");
@@ -71,6 +108,14 @@ ABSL_FLAG(int, buffer_size, 8192,
 ABSL_FLAG(bool, pin, false, "Pin core i to CPU i.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(1),
           "How long live connections may run after SIGINT/SIGTERM.");
+ABSL_FLAG(std::string, stats_file, "",
+          "If set: on SIGUSR1 write one line of key=value pool/ring/RSS stats "
+          "to this path (atomically: PATH.tmp, then rename); on SIGUSR2 trim "
+          "every core's pool first, then write the line. Keys: seq cores "
+          "connections conn_owned_buffer_bytes pool_bytes_in_use "
+          "pool_bytes_retained pool_blocks_in_use pool_hits pool_misses "
+          "pool_trims ring_bytes_registered ring_queued_pool_bytes ring_enobufs "
+          "ring_fallback_reads rss_bytes.");
 
 namespace {
 
@@ -79,13 +124,47 @@ constexpr char kUsage[] =
     "Usage: echo_server [--port=P] [--host=ADDR] [--threads=T]\n"
     "                   [--policy=zeroed|uninit|vectored|dyn|pooled|uring]\n"
     "                   [--backend=epoll|uring] [--buffer_size=N] [--pin]\n"
-    "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.";
+    "                   [--stats_file=PATH]\n"
+    "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.\n"
+    "With --stats_file, SIGUSR1 writes one line of key=value stats to PATH\n"
+    "(via PATH.tmp + rename); SIGUSR2 trims every core's pool, then writes it.";
+
+// Connections being served, and the buffer capacity that non-pool policies
+// hold while their connections wait (both for --stats_file).
+std::atomic<int64_t> g_connections{0};
+std::atomic<int64_t> g_conn_owned_buffer_bytes{0};
+
+// Counts one connection and the capacity its own (non-pool) buffer holds
+// while it waits for data.
+class ConnectionAccount {
+ public:
+  ConnectionAccount() { g_connections.fetch_add(1, std::memory_order_relaxed); }
+  ConnectionAccount(const ConnectionAccount&) = delete;
+  ConnectionAccount& operator=(const ConnectionAccount&) = delete;
+  ~ConnectionAccount() {
+    g_connections.fetch_sub(1, std::memory_order_relaxed);
+    SetHeldBytes(0);
+  }
+  void SetHeldBytes(size_t bytes) {
+    const auto now = static_cast<int64_t>(bytes);
+    if (now != held_) g_conn_owned_buffer_bytes.fetch_add(now - held_, std::memory_order_relaxed);
+    held_ = now;
+  }
+
+ private:
+  int64_t held_ = 0;
+};
 
 // The whole connection handler, the same for every policy.
 template <class Policy>
 readbuf::Task<void> Echo(readbuf::TcpStream conn, Policy buf) {
   (void)conn.set_nodelay(true);
+  ConnectionAccount account;
   for (;;) {
+    // What read_into does before it waits, done here so the capacity held
+    // while waiting can be counted (a no-op for non-deferring policies).
+    readbuf::read_buf_traits<Policy>::release_idle(buf);
+    account.SetHeldBytes(std::is_same_v<Policy, readbuf::Pooled> ? 0 : buf.capacity());
     absl::StatusOr<size_t> n = co_await readbuf::read_into(conn, buf);
     if (!n.ok() || *n == 0) co_return;  // error or EOF: close
     absl::Status written = co_await readbuf::write_filled(conn, buf);
@@ -102,6 +181,7 @@ struct RingPolicy {
 
 readbuf::Task<void> Echo(readbuf::TcpStream conn, RingPolicy) {
   (void)conn.set_nodelay(true);
+  ConnectionAccount account;
   for (;;) {
     absl::StatusOr<std::optional<readbuf::PoolBytes>> bytes = co_await readbuf::pooled_read(conn);
     if (!bytes.ok() || !bytes->has_value()) co_return;  // error or EOF: close
@@ -131,6 +211,73 @@ void Serve(readbuf::Runtime& rt, std::vector<readbuf::TcpListener>& listeners,
     acceptors.push_back(rt.spawn_on(static_cast<int>(i),
                                     AcceptLoop<Policy>(std::move(listeners[i]), buffer_size)));
   }
+}
+
+// One core's share of the stats line.
+struct CoreStats {
+  readbuf::BufferPoolStats pool;
+  readbuf::RecvRingStats ring;
+};
+
+readbuf::Task<CoreStats> CollectCoreStats(bool trim_first) {
+  readbuf::BufferPool& pool = readbuf::BufferPool::ForThisThread();
+  // The pool's free lists, the frame cache and the allocator's free pages.
+  if (trim_first) (void)readbuf::TrimThisCore();
+  co_return CoreStats{pool.Stats(), readbuf::recv_ring_stats()};
+}
+
+size_t RssBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long pages_total = 0, pages_resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &pages_total, &pages_resident);
+  std::fclose(f);
+  if (got != 2) return 0;
+  return static_cast<size_t>(pages_resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Collects every core's stats (trimming each pool first if asked) and writes
+// the stats line to `path` via `path`.tmp + rename.
+absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool trim_first,
+                            uint64_t seq) {
+  readbuf::BufferPoolStats pool;
+  readbuf::RecvRingStats ring;
+  for (int core = 0; core < rt.n_cores(); ++core) {
+    absl::StatusOr<CoreStats> s = rt.spawn_on(core, CollectCoreStats(trim_first)).BlockingJoin();
+    if (!s.ok()) return s.status();
+    pool.bytes_in_use += s->pool.bytes_in_use;
+    pool.bytes_retained += s->pool.bytes_retained;
+    pool.blocks_in_use += s->pool.blocks_in_use;
+    pool.hits += s->pool.hits;
+    pool.misses += s->pool.misses;
+    pool.trims += s->pool.trims;
+    ring.bytes_registered += s->ring.bytes_registered;
+    ring.queued_pool_bytes += s->ring.queued_pool_bytes;
+    ring.enobufs += s->ring.enobufs;
+    ring.fallback_reads += s->ring.fallback_reads;
+  }
+  const std::string line = absl::StrCat(
+      "seq=", seq, " cores=", rt.n_cores(),
+      " connections=", std::max<int64_t>(0, g_connections.load()),
+      " conn_owned_buffer_bytes=", std::max<int64_t>(0, g_conn_owned_buffer_bytes.load()),
+      " pool_bytes_in_use=", pool.bytes_in_use, " pool_bytes_retained=", pool.bytes_retained,
+      " pool_blocks_in_use=", pool.blocks_in_use, " pool_hits=", pool.hits,
+      " pool_misses=", pool.misses, " pool_trims=", pool.trims,
+      " ring_bytes_registered=", ring.bytes_registered,
+      " ring_queued_pool_bytes=", ring.queued_pool_bytes, " ring_enobufs=", ring.enobufs,
+      " ring_fallback_reads=", ring.fallback_reads, " rss_bytes=", RssBytes(), "\n");
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("fopen(", tmp, ")"));
+  const bool written = std::fwrite(line.data(), 1, line.size(), f) == line.size();
+  const int write_errno = errno;
+  if (std::fclose(f) != 0 || !written) {
+    return absl::ErrnoToStatus(written ? errno : write_errno, absl::StrCat("write(", tmp, ")"));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("rename(", tmp, ", ", path, ")"));
+  }
+  return absl::OkStatus();
 }
 
 int Usage(const std::string& problem) {
@@ -175,6 +322,8 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);  // --stats_file: write the stats line
+  sigaddset(&stop_signals, SIGUSR2);  // --stats_file: trim, then write it
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -223,8 +372,19 @@ int main(int argc, char** argv) {
   std::printf("listening %u\n", addr->port());
   std::fflush(stdout);
 
+  const std::string stats_file = absl::GetFlag(FLAGS_stats_file);
+  uint64_t stats_seq = 0;
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    if (sigwait(&stop_signals, &signal_number) != 0) continue;
+    if (signal_number != SIGUSR1 && signal_number != SIGUSR2) break;  // SIGINT/SIGTERM
+    if (stats_file.empty()) continue;
+    absl::Status written =
+        WriteStatsFile(rt, stats_file, /*trim_first=*/signal_number == SIGUSR2, ++stats_seq);
+    if (!written.ok()) {
+      std::fprintf(stderr, "echo_server: stats: %s\n", written.ToString().c_str());
+    }
+  }
   for (auto& a : acceptors) a.cancel();  // closes the listeners on their cores
   rt.Shutdown(options.shutdown_grace);
   return 0;

@@ -2,19 +2,55 @@
 #include "bench/harness/echo_suite.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <memory>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "bench/harness/alloc_counter_file.h"
 #include "bench/harness/loadgen.h"
 #include "bench/harness/server_process.h"
+#include "bench/harness/server_stats.h"
 #include "bench/harness/syscall_counter.h"
 
 namespace readbuf::bench {
+namespace {
+
+constexpr absl::Duration kStatsTimeout = absl::Seconds(10);
+
+void AppendNote(std::string& note, const std::string& more) {
+  if (more.empty()) return;
+  absl::StrAppend(&note, note.empty() ? "" : "; ", more);
+}
+
+// A stats-file path no other run uses.
+std::string StatsPath() {
+  static std::atomic<int> next{0};
+  const char* tmpdir = std::getenv("TMPDIR");
+  return absl::StrCat(tmpdir != nullptr && *tmpdir ? tmpdir : "/tmp", "/readbuf_stats_", getpid(),
+                      "_", next.fetch_add(1), ".txt");
+}
+
+// What a run reads from the server before and after the load.
+struct Snapshot {
+  uint64_t allocs = 0;
+  std::optional<ServerStats> stats;
+};
+
+uint64_t Stat(const std::optional<ServerStats>& stats, const char* key) {
+  if (!stats) return 0;
+  auto it = stats->find(key);
+  return it == stats->end() ? 0 : it->second;
+}
+
+}  // namespace
 
 void PinThisThread(int cpu) {
   if (cpu < 0 || cpu >= static_cast<int>(std::thread::hardware_concurrency())) return;
@@ -30,6 +66,23 @@ absl::StatusOr<Measurement> RunEchoWorkload(const ServerSpec& spec, const Worklo
   options.argv = spec.argv;
   options.argv.push_back("--port=0");
   options.cpu = server_cpu;
+  std::optional<AllocCounterFile> allocs;
+  if (!spec.alloc_preload.empty()) {
+    absl::StatusOr<AllocCounterFile> file = AllocCounterFile::Create();
+    if (!file.ok()) return file.status();
+    allocs.emplace(*std::move(file));
+    options.env = {absl::StrCat("LD_PRELOAD=", spec.alloc_preload),
+                   absl::StrCat("READBUF_ALLOC_COUNTER_FILE=", allocs->path())};
+  }
+  const std::string stats_path = spec.has_stats_file ? StatsPath() : "";
+  if (spec.has_stats_file) options.argv.push_back(absl::StrCat("--stats_file=", stats_path));
+  struct RemoveStats {
+    std::string path;
+    ~RemoveStats() {
+      if (!path.empty()) unlink(path.c_str());
+    }
+  } remove_stats{stats_path};
+
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(options);
   if (!server.ok()) return server.status();
   Measurement m;
@@ -38,45 +91,98 @@ absl::StatusOr<Measurement> RunEchoWorkload(const ServerSpec& spec, const Worklo
   m.connections = workload.connections;
   const int port = (*server)->port();
 
+  // Allocation count and pool stats, read outside the measured window.
+  auto snapshot = [&]() -> absl::StatusOr<Snapshot> {
+    Snapshot s;
+    if (spec.has_stats_file) {
+      absl::StatusOr<ServerStats> st =
+          RequestServerStats((*server)->pid(), stats_path, SIGUSR1, kStatsTimeout);
+      if (!st.ok()) return st.status();
+      s.stats = *std::move(st);
+    }
+    if (allocs) s.allocs = allocs->Read();
+    return s;
+  };
+  // Heap allocations between two snapshots: malloc-family calls plus pool
+  // blocks taken from mimalloc directly.
+  auto allocations = [&](const Snapshot& a, const Snapshot& b) {
+    return static_cast<double>(b.allocs - a.allocs) +
+           static_cast<double>(Stat(b.stats, "pool_misses") - Stat(a.stats, "pool_misses"));
+  };
+  auto stop = [&]() -> absl::Status {
+    if (absl::Status s = (*server)->Stop(); !s.ok()) {
+      return absl::InternalError(absl::StrCat(spec.name, " did not stop cleanly: ", s.message()));
+    }
+    return absl::OkStatus();
+  };
+
   if (workload.kind == Workload::Kind::kIdle) {
     // Both ends live on this machine: the server's fds and ours count against
     // separate per-process limits; ours must hold N plus a few.
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
-    const int usable = static_cast<int>(limit.rlim_cur) - 64;
+    if (limit.rlim_cur < limit.rlim_max) {
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &limit);
+      getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    const int usable = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 30)) - 64;
     if (m.connections > usable) {
       m.note = absl::StrCat("scaled from ", m.connections, " to ", usable,
                             " connections (open-file limit ", limit.rlim_cur, ")");
       m.connections = usable;
     }
-    usleep(200 * 1000);  // let the server settle before the baseline
+    absl::SleepFor(workload.settle / 2);  // let the server settle before the baseline
     absl::StatusOr<size_t> before = (*server)->RssBytes();
     if (!before.ok()) return before.status();
+    absl::StatusOr<Snapshot> snap_before = snapshot();
+    if (!snap_before.ok()) return snap_before.status();
     absl::StatusOr<IdleConnections> idle = IdleConnections::Open(port, m.connections);
     if (!idle.ok()) return idle.status();
     if (absl::Status s = idle->EchoOnce(absl::Seconds(30)); !s.ok()) return s;
-    usleep(500 * 1000);  // let every server finish its post-echo bookkeeping
+    absl::SleepFor(workload.settle);  // let every server finish its post-echo bookkeeping
     absl::StatusOr<size_t> after = (*server)->RssBytes();
     if (!after.ok()) return after.status();
+    absl::StatusOr<Snapshot> snap_after = snapshot();
+    if (!snap_after.ok()) return snap_after.status();
+    const double n = m.connections;
     const double delta = static_cast<double>(*after) - static_cast<double>(*before);
-    m.rss_bytes_per_connection = delta / m.connections;
-    if (absl::Status s = (*server)->Stop(); !s.ok()) {
-      return absl::InternalError(absl::StrCat(spec.name, " did not stop cleanly: ", s.message()));
+    m.rss_bytes_per_connection = delta / n;
+    if (allocs) m.allocs_per_op = allocations(*snap_before, *snap_after) / n;
+    if (snap_after->stats) {
+      m.server_stats = *snap_after->stats;
+      m.buffer_bytes_per_connection =
+          static_cast<double>(Stat(snap_after->stats, "pool_bytes_in_use") +
+                              Stat(snap_after->stats, "conn_owned_buffer_bytes")) /
+          n;
+      const uint64_t served = Stat(snap_after->stats, "connections");
+      if (served != static_cast<uint64_t>(m.connections)) {
+        AppendNote(m.note, absl::StrCat("server counted ", served, " connections"));
+      }
     }
+    idle->Close();  // before the server stops: no grace period to wait out
+    if (absl::Status s = stop(); !s.ok()) return s;
     return m;
   }
 
+  absl::StatusOr<Snapshot> snap_before = snapshot();
+  if (!snap_before.ok()) return snap_before.status();
   absl::StatusOr<SyscallCounter> syscalls = SyscallCounter::Attach((*server)->Threads());
   absl::StatusOr<double> cpu_before = (*server)->CpuSeconds();
   if (!cpu_before.ok()) return cpu_before.status();
   const uint64_t syscalls_before = syscalls.ok() ? syscalls->Read() : 0;
+  const uint64_t allocs_before = allocs ? allocs->Read() : 0;
   absl::StatusOr<LoadResult> load =
       workload.kind == Workload::Kind::kPingPong
           ? RunPingPong(port, workload.connections, workload.message_size, duration)
           : RunStream(port, workload.connections, workload.message_size, duration);
   if (!load.ok()) return load.status();
+  const uint64_t allocs_after = allocs ? allocs->Read() : 0;
+  const uint64_t syscalls_after = syscalls.ok() ? syscalls->Read() : 0;
   absl::StatusOr<double> cpu_after = (*server)->CpuSeconds();
   if (!cpu_after.ok()) return cpu_after.status();
+  absl::StatusOr<Snapshot> snap_after = snapshot();
+  if (!snap_after.ok()) return snap_after.status();
   const double ops = static_cast<double>(std::max<uint64_t>(load->ops, 1));
   m.ops_per_second = static_cast<double>(load->ops) / load->seconds;
   m.mib_per_second = static_cast<double>(load->bytes) / load->seconds / (1024.0 * 1024.0);
@@ -84,13 +190,20 @@ absl::StatusOr<Measurement> RunEchoWorkload(const ServerSpec& spec, const Worklo
   m.p99_us = load->p99_us;
   m.server_cpu_us_per_op = (*cpu_after - *cpu_before) * 1e6 / ops;
   if (syscalls.ok()) {
-    m.syscalls_per_op = static_cast<double>(syscalls->Read() - syscalls_before) / ops;
+    m.syscalls_per_op = static_cast<double>(syscalls_after - syscalls_before) / ops;
   } else {
-    m.note = std::string(syscalls.status().message());
+    AppendNote(m.note, std::string(syscalls.status().message()));
   }
-  if (absl::Status s = (*server)->Stop(); !s.ok()) {
-    return absl::InternalError(absl::StrCat(spec.name, " did not stop cleanly: ", s.message()));
+  if (allocs) {
+    // Only the load window for malloc calls; pool misses from the stats
+    // lines around it (the stats requests themselves take no pool blocks).
+    Snapshot a = *snap_before, b = *snap_after;
+    a.allocs = allocs_before;
+    b.allocs = allocs_after;
+    m.allocs_per_op = allocations(a, b) / ops;
   }
+  if (snap_after->stats) m.server_stats = *snap_after->stats;
+  if (absl::Status s = stop(); !s.ok()) return s;
   return m;
 }
 

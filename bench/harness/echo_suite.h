@@ -9,7 +9,14 @@
 //                        op (from /proc), server syscalls per op (perf
 //                        tracepoint counter; "n/a" without permission)
 //   idle                 RSS per connection: the server's RSS after N silent
-//                        connections were each echoed once, minus before
+//                        connections were each echoed once, minus before;
+//                        buffer bytes held per connection (readbuf servers:
+//                        pool bytes in use + non-pool policy buffers, from
+//                        the server's --stats_file line)
+//   all                  heap allocations per op (per connection for idle):
+//                        malloc-family calls counted by alloc_count_preload.so
+//                        (LD_PRELOAD) plus, for readbuf servers, BufferPool
+//                        misses (blocks taken straight from mimalloc)
 //
 // Each run starts a fresh server process pinned to `server_cpu`; the caller's
 // thread (the load generator) should be pinned elsewhere (PinThisThread).
@@ -18,6 +25,8 @@
 #define READBUF_BENCH_HARNESS_ECHO_SUITE_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +39,11 @@ namespace readbuf::bench {
 struct ServerSpec {
   std::string name;               // e.g. "asio-eager", "readbuf-pooled-epoll"
   std::vector<std::string> argv;  // must print "listening <port>"; gets --port=0
+  // The server takes --stats_file=PATH (examples/echo_server's contract).
+  bool has_stats_file = false;
+  // Path of alloc_count_preload.so to LD_PRELOAD into the server; empty: do
+  // not count allocations.
+  std::string alloc_preload;
 };
 
 struct Workload {
@@ -38,6 +52,9 @@ struct Workload {
   Kind kind;
   int connections;
   size_t message_size;  // ping-pong message / stream chunk; unused for idle
+  // idle: how long the server may settle after the connections were echoed,
+  // before RSS and stats are read.
+  absl::Duration settle = absl::Milliseconds(500);
 };
 
 struct Measurement {
@@ -50,6 +67,12 @@ struct Measurement {
   double server_cpu_us_per_op = 0;
   std::optional<double> syscalls_per_op;  // nullopt: counter unavailable
   std::optional<double> rss_bytes_per_connection;  // idle only
+  // idle only; nullopt for servers without --stats_file.
+  std::optional<double> buffer_bytes_per_connection;
+  // Per op; for idle, per connection. nullopt: not counted.
+  std::optional<double> allocs_per_op;
+  // The server's stats lines (readbuf servers) after the run; empty otherwise.
+  std::map<std::string, uint64_t> server_stats;
   int connections = 0;  // as run (idle may be scaled down; see note)
   std::string note;     // anything the reader should know (scaled N, ...)
 };

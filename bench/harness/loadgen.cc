@@ -244,8 +244,9 @@ absl::StatusOr<IdleConnections> IdleConnections::Open(int port, int count) {
   return idle;
 }
 
-IdleConnections::~IdleConnections() {
+void IdleConnections::Close() {
   for (int fd : fds_) close(fd);
+  fds_.clear();
 }
 
 absl::Status IdleConnections::EchoOnce(absl::Duration timeout) {

@@ -56,8 +56,11 @@ class IdleConnections {
     other.fds_.clear();
   }
   IdleConnections& operator=(IdleConnections&&) = delete;
-  ~IdleConnections();
+  ~IdleConnections() { Close(); }
   size_t size() const { return fds_.size(); }
+
+  // Closes every connection now; size() becomes 0.
+  void Close();
 
   // Sends one byte on every connection and reads the echo, proving each is
   // served. Errors: a connection failed or did not echo within `timeout`.

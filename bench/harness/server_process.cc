@@ -28,6 +28,14 @@ namespace readbuf::bench {
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const Options& options) {
   if (options.argv.empty()) return absl::InvalidArgumentError("empty argv");
+  // Built before fork(): the child only execs.
+  std::vector<char*> args;
+  for (const std::string& a : options.argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const std::string& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
   const pid_t pid = fork();
@@ -40,10 +48,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       CPU_SET(options.cpu, &set);
       sched_setaffinity(0, sizeof(set), &set);
     }
-    std::vector<char*> args;
-    for (const std::string& a : options.argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     std::fprintf(stderr, "cannot exec %s: %s\n", args[0], strerror(errno));
     _exit(127);
   }

@@ -37,6 +37,7 @@ class ServerProcess {
   struct Options {
     std::vector<std::string> argv;  // argv[0] is the program path
     int cpu = -1;                   // pin to this CPU; -1 = no pinning
+    std::vector<std::string> env;   // "KEY=VALUE" added to this process's environment
     absl::Duration start_timeout = absl::Seconds(10);
   };
 

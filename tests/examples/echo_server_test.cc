@@ -1,7 +1,9 @@
 // Runs examples/echo_server as a user would: a separate process, every
 // policy on both backends, random traffic checked byte for byte, 15,000
-// concurrent connections, clean exit on SIGTERM, and exit code 2 on bad
-// flags.
+// concurrent connections, clean exit on SIGTERM, exit code 2 on bad flags,
+// and the --stats_file contract (SIGUSR1: stats line; SIGUSR2: trim, then
+// the line).
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include "absl/time/time.h"
 #include "bench/harness/loadgen.h"
 #include "bench/harness/server_process.h"
+#include "bench/harness/server_stats.h"
 #include "gtest/gtest.h"
 
 namespace readbuf {
@@ -31,10 +34,12 @@ std::string ServerPath() {
 }
 
 std::unique_ptr<ServerProcess> StartServer(const std::string& policy, const std::string& backend,
-                                           int threads = 1) {
+                                           int threads = 1,
+                                           const std::string& stats_file = "") {
   ServerProcess::Options options;
   options.argv = {ServerPath(), "--port=0", "--policy=" + policy, "--backend=" + backend,
                   "--threads=" + std::to_string(threads)};
+  if (!stats_file.empty()) options.argv.push_back("--stats_file=" + stats_file);
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(options);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;
@@ -109,6 +114,94 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) {
       return std::get<0>(info.param) + "_" + std::get<1>(info.param);
     });
+
+std::string StatsPath(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  return std::string(tmp ? tmp : "/tmp") + "/" + name + ".stats";
+}
+
+// The keys the --stats_file contract promises (the soak test relies on them).
+constexpr const char* kStatsKeys[] = {
+    "seq", "cores", "connections", "conn_owned_buffer_bytes", "pool_bytes_in_use",
+    "pool_bytes_retained", "pool_blocks_in_use", "pool_hits", "pool_misses", "pool_trims",
+    "ring_bytes_registered", "ring_queued_pool_bytes", "ring_enobufs", "ring_fallback_reads",
+    "rss_bytes"};
+
+TEST(EchoServerStatsTest, UninitCountsItsBuffersAndConnections) {
+  const std::string path = StatsPath("uninit");
+  std::unique_ptr<ServerProcess> server = StartServer("uninit", "epoll", /*threads=*/2, path);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<bench::IdleConnections> conns = bench::IdleConnections::Open(server->port(), 40);
+  ASSERT_TRUE(conns.ok()) << conns.status();
+  ASSERT_TRUE(conns->EchoOnce(absl::Seconds(10)).ok());
+  absl::StatusOr<bench::ServerStats> st =
+      bench::RequestServerStats(server->pid(), path, SIGUSR1, absl::Seconds(10));
+  ASSERT_TRUE(st.ok()) << st.status();
+  for (const char* key : kStatsKeys) EXPECT_EQ(st->count(key), 1u) << key;
+  EXPECT_EQ(st->at("seq"), 1u);
+  EXPECT_EQ(st->at("cores"), 2u);
+  EXPECT_EQ(st->at("connections"), 40u);
+  EXPECT_EQ(st->at("conn_owned_buffer_bytes"), 40u * 8192u);  // --buffer_size default
+  EXPECT_EQ(st->at("pool_bytes_in_use"), 0u);
+  EXPECT_GT(st->at("rss_bytes"), 0u);
+  EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0);  // renamed, not left behind
+  conns->Close();
+  EXPECT_TRUE(server->Stop().ok());
+}
+
+TEST(EchoServerStatsTest, PooledHoldsNothingWhileIdleAndTrimsOnSigusr2) {
+  const std::string path = StatsPath("pooled");
+  std::unique_ptr<ServerProcess> server = StartServer("pooled", "epoll", /*threads=*/1, path);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<bench::IdleConnections> conns = bench::IdleConnections::Open(server->port(), 40);
+  ASSERT_TRUE(conns.ok()) << conns.status();
+  ASSERT_TRUE(conns->EchoOnce(absl::Seconds(10)).ok());
+  absl::StatusOr<bench::ServerStats> st =
+      bench::RequestServerStats(server->pid(), path, SIGUSR1, absl::Seconds(10));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->at("connections"), 40u);
+  EXPECT_EQ(st->at("conn_owned_buffer_bytes"), 0u);
+  EXPECT_EQ(st->at("pool_bytes_in_use"), 0u);  // every block went back after the echo
+  EXPECT_GT(st->at("pool_bytes_retained"), 0u);  // ... to the free lists
+  EXPECT_GT(st->at("pool_hits") + st->at("pool_misses"), 0u);
+  absl::StatusOr<bench::ServerStats> trimmed =
+      bench::RequestServerStats(server->pid(), path, SIGUSR2, absl::Seconds(10));
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status();
+  EXPECT_EQ(trimmed->at("seq"), 2u);
+  EXPECT_EQ(trimmed->at("pool_bytes_retained"), 0u);
+  EXPECT_GT(trimmed->at("pool_trims"), st->at("pool_trims"));
+  conns->Close();
+  EXPECT_TRUE(server->Stop().ok());
+}
+
+TEST(EchoServerStatsTest, RingReportsRegisteredBuffers) {
+  const std::string path = StatsPath("ring");
+  std::unique_ptr<ServerProcess> server = StartServer("uring", "uring", /*threads=*/1, path);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<bench::IdleConnections> conns = bench::IdleConnections::Open(server->port(), 10);
+  ASSERT_TRUE(conns.ok()) << conns.status();
+  ASSERT_TRUE(conns->EchoOnce(absl::Seconds(10)).ok());
+  absl::StatusOr<bench::ServerStats> st =
+      bench::RequestServerStats(server->pid(), path, SIGUSR1, absl::Seconds(10));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->at("connections"), 10u);
+  EXPECT_GT(st->at("ring_bytes_registered"), 0u);
+  // The ring's buffers are pool blocks handed out to the kernel.
+  EXPECT_GE(st->at("pool_bytes_in_use"), st->at("ring_bytes_registered"));
+  conns->Close();
+  EXPECT_TRUE(server->Stop().ok());
+}
+
+TEST(EchoServerStatsTest, WithoutStatsFileSigusr1IsIgnored) {
+  std::unique_ptr<ServerProcess> server = StartServer("pooled", "epoll");
+  ASSERT_NE(server, nullptr);
+  ASSERT_EQ(kill(server->pid(), SIGUSR1), 0);
+  ASSERT_EQ(kill(server->pid(), SIGUSR2), 0);
+  absl::StatusOr<bench::LoadResult> ping =
+      bench::RunPingPong(server->port(), 2, 64, absl::Milliseconds(100));
+  ASSERT_TRUE(ping.ok()) << ping.status();  // still serving
+  EXPECT_TRUE(server->Stop().ok());
+}
 
 int RunServer(const std::vector<std::string>& flags) {
   const pid_t pid = fork();

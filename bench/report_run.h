@@ -1,0 +1,54 @@
+// -----------------------------------------------------------------------------
+// File: bench/report_run.h
+// -----------------------------------------------------------------------------
+//
+// ReportRun: everything one run of //bench:report measured, in the order it
+// ran, plus what is needed to read it (machine, settings, failures). The
+// table, JSON and SVG writers (report_table.h, report_json.h, report_svg.h)
+// all render this one value.
+
+#ifndef READBUF_BENCH_REPORT_RUN_H_
+#define READBUF_BENCH_REPORT_RUN_H_
+
+#include <string>
+#include <vector>
+
+#include "bench/harness/echo_suite.h"
+
+namespace readbuf::bench {
+
+// The server every ratio is taken against.
+inline constexpr char kBaselineServer[] = "asio-eager";
+
+struct ReportFailure {
+  std::string server;
+  std::string workload;
+  std::string error;
+};
+
+struct ReportRun {
+  std::string generated;     // UTC time the run started, RFC 3339
+  std::string machine;       // CPU model, core count, kernel
+  bool quick = false;
+  double duration_seconds = 0;  // per ping-pong/stream run
+  int idle_connections = 0;     // asked for (rows say what ran)
+  std::string pinning;          // where server and load generator ran
+  std::vector<Workload> workloads;   // in run order
+  std::vector<std::string> servers;  // in run order
+  std::vector<Measurement> results;
+  std::vector<ReportFailure> failures;
+  std::vector<std::string> notes;    // run-wide remarks (scaled N, ...)
+};
+
+// The result of `server` on `workload`, or nullptr.
+inline const Measurement* FindResult(const ReportRun& run, const std::string& server,
+                                     const std::string& workload) {
+  for (const Measurement& m : run.results) {
+    if (m.server == server && m.workload == workload) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace readbuf::bench
+
+#endif  // READBUF_BENCH_REPORT_RUN_H_
