@@ -260,16 +260,8 @@ class UringBackend final : public Backend, public RecvRing {
       return absl::ResourceExhaustedError(
           absl::StrCat("io_uring op slots exhausted (", slots_.size(), ")"));
     }
-    std::uint32_t idx = free_head_;
-    Slot& s = slots_[idx];
-    free_head_ = s.next_free;
-    s.fs = fs;
-    s.recv = nullptr;
-    s.accept = nullptr;
-    s.is_recv = false;
-    s.is_accept = false;
-    s.in_use = true;
-    ++s.gen;
+    const std::uint32_t idx = TakeSlot();
+    slots_[idx].fs = fs;
     fs->backend_slot = idx;
     ArmPoll(idx);
     return absl::OkStatus();
@@ -620,17 +612,26 @@ class UringBackend final : public Backend, public RecvRing {
     return true;
   }
 
-  void ArmRecv(RecvConn* c, std::size_t max) {
-    std::uint32_t idx = free_head_;
+  // Pops a free fd slot, cleared, in use, with a new generation.
+  // REQUIRES: free_head_ < slots_.size().
+  std::uint32_t TakeSlot() {
+    const std::uint32_t idx = free_head_;
     Slot& s = slots_[idx];
     free_head_ = s.next_free;
     s.fs = nullptr;
-    s.recv = c;
+    s.recv = nullptr;
     s.accept = nullptr;
-    s.is_recv = true;
+    s.is_recv = false;
     s.is_accept = false;
     s.in_use = true;
     ++s.gen;
+    return idx;
+  }
+
+  void ArmRecv(RecvConn* c, std::size_t max) {
+    const std::uint32_t idx = TakeSlot();
+    slots_[idx].recv = c;
+    slots_[idx].is_recv = true;
     c->op = idx;
     c->armed = true;
     c->cancel_sent = false;
@@ -647,16 +648,9 @@ class UringBackend final : public Backend, public RecvRing {
   }
 
   void ArmAccept(AcceptState* a) {
-    const std::uint32_t idx = free_head_;
-    Slot& s = slots_[idx];
-    free_head_ = s.next_free;
-    s.fs = nullptr;
-    s.recv = nullptr;
-    s.accept = a;
-    s.is_recv = false;
-    s.is_accept = true;
-    s.in_use = true;
-    ++s.gen;
+    const std::uint32_t idx = TakeSlot();
+    slots_[idx].accept = a;
+    slots_[idx].is_accept = true;
     a->op = idx;
     a->armed = true;
     a->cancel_sent = false;
