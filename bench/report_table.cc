@@ -33,9 +33,10 @@ const char kReportColumnHelp[] =
     "  RSS B/conn    server resident memory growth per connection\n"
     "  RSS vs base   divided by asio-eager's\n"
     "  buffer B/conn read-buffer bytes held per idle connection: pool bytes in\n"
-    "                use (incl. ring-registered buffers) plus the buffers of\n"
-    "                non-pool policies, from the server's --stats_file line;\n"
-    "                n/a for peers (no such stats)\n"
+    "                use minus the io_uring ring's registered buffers (a\n"
+    "                per-core constant, given in the note), plus the buffers\n"
+    "                of non-pool policies, from the server's --stats_file\n"
+    "                line; n/a for peers (no such stats)\n"
     "  allocs/conn   heap allocations per connection, counted as allocs/op\n";
 
 namespace {
