@@ -2,19 +2,27 @@
 
 #include <coroutine>
 
+#include "absl/strings/str_cat.h"
 #include "buf/internal/check.h"
 #include "io/internal/core.h"
 
 namespace readbuf {
 
-AsyncFd::AsyncFd(int fd) : fs_(new io_internal::FdState(fd)) {}
+AsyncFd::AsyncFd(int fd)
+    : fs_(new io_internal::FdState(fd, io_internal::FdShape::kUnknown)) {}
+
+AsyncFd AsyncFd::StreamFd(int fd) {
+  AsyncFd a;
+  a.fs_ = new io_internal::FdState(fd, io_internal::FdShape::kStream);
+  return a;
+}
 
 void AsyncFd::close() {
   if (fs_ != nullptr) io_internal::CloseFdState(std::exchange(fs_, nullptr));
 }
 
 AsyncFd::ReadinessAwaiter::~ReadinessAwaiter() {
-  if (waiting_ && slot() == &run_) slot() = nullptr;
+  if (hold_.held() && !hold_.closed() && slot() == &run_) slot() = nullptr;
 }
 
 namespace io_internal {
@@ -33,7 +41,12 @@ absl::Status RegisterOnThisCore(FdState* fs) {
 }  // namespace io_internal
 
 bool AsyncFd::ReadinessAwaiter::await_ready() {
-  READBUF_CHECK(fs_ != nullptr, "waiting on a closed AsyncFd");
+  if (fs_ == nullptr) {
+    status_ = absl::FailedPreconditionError(
+        absl::StrCat("waiting for ", write_ ? "writability" : "readability",
+                     " on a closed AsyncFd"));
+    return true;
+  }
   if (write_ ? fs_->writable : fs_->readable) return true;
   status_ = io_internal::RegisterOnThisCore(fs_);
   if (!status_.ok()) return true;
@@ -46,9 +59,18 @@ void AsyncFd::ReadinessAwaiter::await_suspend(std::coroutine_handle<> h) {
                 write_ ? "writability" : "readability", fs_->fd);
   io_internal::Core* core = io_internal::CurrentCore();
   run_.h = h;
-  run_.task = core->current_task();
+  run_.scope = core->current_scope();
   slot() = &run_;
-  waiting_ = true;
+  hold_.Take(fs_);
+  fs_->NoteSuspended(write_);
+}
+
+absl::Status AsyncFd::ReadinessAwaiter::await_resume() {
+  if (hold_.closed()) {
+    status_ = fs_->ClosedError(write_ ? "writable" : "readable");
+  }
+  hold_.Release();
+  return std::move(status_);
 }
 
 }  // namespace readbuf

@@ -9,12 +9,19 @@
 //
 // Registration happens once per fd, lazily, the first time a task must wait
 // (edge-triggered: EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET on epoll).
-// Readiness is tracked per fd and is optimistic: a new fd counts as readable
-// and writable until an operation reports EAGAIN, which the caller records
-// with mark_not_readable()/mark_not_writable(). A read that returned fewer
-// bytes than asked has drained the socket buffer; mark_drained() records that
-// so the next read waits for the next edge instead of calling read() just to
-// see EAGAIN. After the peer hangs up the fd stays readable (reads return 0).
+// Readiness is tracked per direction and is optimistic: a new fd counts as
+// readable and writable until an operation reports EAGAIN, which the caller
+// records with mark_not_readable()/mark_not_writable(); the next wait then
+// suspends until an edge, always (io/internal/fd_state.h). A peer that
+// half-closes makes the fd readable (reads return 0), not writable: a write
+// to a peer that never reads waits. On a stream socket or pipe, a read that
+// returned fewer bytes than asked has drained the kernel buffer;
+// mark_drained() records that so the next read waits for the next edge
+// instead of calling read() just to see EAGAIN. On other fds (datagram and
+// seqpacket sockets, TTYs) it does nothing: they are read until EAGAIN.
+//
+// Closing an AsyncFd while a task waits on it wakes that task: its wait ends
+// with absl::CancelledError naming the fd (as Asio's operation_aborted).
 //
 // Example:
 //
@@ -52,6 +59,9 @@ class AsyncFd {
   AsyncFd() = default;
   // Takes ownership of `fd`. REQUIRES: fd is non-blocking (O_NONBLOCK).
   explicit AsyncFd(int fd);
+  // The same, for an fd known to be a stream socket or a pipe (skips the
+  // fstat that classifies other fds for the short-read shortcut).
+  static AsyncFd StreamFd(int fd);
   AsyncFd(AsyncFd&& o) noexcept : fs_(std::exchange(o.fs_, nullptr)) {}
   AsyncFd& operator=(AsyncFd&& o) noexcept {
     if (this != &o) {
@@ -71,12 +81,15 @@ class AsyncFd {
    public:
     ReadinessAwaiter(io_internal::FdState* fs, bool write)
         : fs_(fs), write_(write) {}
-    ReadinessAwaiter(const ReadinessAwaiter&) = delete;
-    ReadinessAwaiter& operator=(const ReadinessAwaiter&) = delete;
+    // Movable until awaited (timeout() takes it by value).
+    ReadinessAwaiter(ReadinessAwaiter&& o) noexcept : fs_(o.fs_), write_(o.write_) {
+      READBUF_DCHECK(!o.hold_.held(), "moving a readiness wait that is waiting");
+    }
+    ReadinessAwaiter& operator=(ReadinessAwaiter&&) = delete;
     ~ReadinessAwaiter();
     bool await_ready();
     void await_suspend(std::coroutine_handle<> h);
-    absl::Status await_resume() { return std::move(status_); }
+    absl::Status await_resume();
 
    private:
     io_internal::RunNode*& slot() {
@@ -84,37 +97,49 @@ class AsyncFd {
     }
     io_internal::FdState* fs_;
     bool write_;
-    bool waiting_ = false;
     absl::Status status_;
+    io_internal::FdHold hold_;  // while suspended
     io_internal::RunNode run_;
   };
 
   // `co_await fd.readable()` returns once the fd is (believed) readable, or
-  // with an error status if it cannot be registered with the backend.
-  // REQUIRES: valid(); on a reactor core; no other task awaiting readable().
+  // with an error status: FailedPrecondition if the AsyncFd is closed, the
+  // backend's error if it cannot be registered, Cancelled if it is closed
+  // while waiting.
+  // REQUIRES: on a reactor core; no other task awaiting readable().
   ReadinessAwaiter readable() { return ReadinessAwaiter(fs_, false); }
   // Same for writability.
   ReadinessAwaiter writable() { return ReadinessAwaiter(fs_, true); }
 
-  // Cached readiness (no syscall).
-  bool is_readable() const { return fs_->readable; }
-  bool is_writable() const { return fs_->writable; }
-  // True once the peer hung up or the fd reported an error.
-  bool hung_up() const { return fs_->hangup; }
+  // Cached readiness (no syscall); false once closed.
+  bool is_readable() const { return fs_ != nullptr && fs_->readable; }
+  bool is_writable() const { return fs_ != nullptr && fs_->writable; }
+  // The last event said the peer sends nothing more (RDHUP, HUP).
+  bool read_closed() const { return fs_ != nullptr && fs_->read_closed; }
+  // The last event said writes cannot succeed (HUP, or an error).
+  bool write_closed() const { return fs_ != nullptr && fs_->write_closed; }
+  // Either of the two.
+  bool hung_up() const { return read_closed() || write_closed(); }
 
-  // Record EAGAIN from a read / write: the next wait blocks until an edge.
+  // Record EAGAIN from a read / write: the next wait suspends until an edge.
+  // (Debug builds CHECK-fail when EAGAIN repeats without a suspension in
+  // between: a loop that retries EAGAIN in place.)
   void mark_not_readable() {
-    if (!fs_->hangup) fs_->readable = false;
+    if (fs_ != nullptr) fs_->NoteEagain(/*write=*/false);
   }
   void mark_not_writable() {
-    if (!fs_->hangup) fs_->writable = false;
+    if (fs_ != nullptr) fs_->NoteEagain(/*write=*/true);
   }
-  // Short-read shortcut: a read that returned fewer bytes than asked drained
-  // the kernel buffer, so the next read waits for an edge first.
-  void mark_drained() { mark_not_readable(); }
+  // Short-read shortcut: on a stream socket or pipe, a read that returned
+  // fewer bytes than asked drained the kernel buffer, so the next read waits
+  // for an edge first. No effect on other fds, or once the peer has closed
+  // its side (the next read returns 0 at once).
+  void mark_drained() {
+    if (fs_ != nullptr && !fs_->read_closed && fs_->ShortReadDrains()) fs_->readable = false;
+  }
 
-  // Deregisters and closes the fd. Idempotent.
-  // REQUIRES: no task is waiting on this fd.
+  // Deregisters and closes the fd. Idempotent. A task waiting on it is
+  // woken and its operation ends with absl::CancelledError.
   void close();
 
  private:
@@ -128,6 +153,7 @@ namespace io_internal {
 struct AsyncFdAccess {
   static FdState* State(AsyncFd& fd) { return fd.fs_; }
 };
+
 
 // Registers `fs` with the calling core's backend unless it already is.
 // REQUIRES: on a core; `fs` not registered with another core (CHECKed).

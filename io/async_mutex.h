@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "io/internal/core.h"
+#include "io/internal/wait_awaiter.h"
 #include "io/task.h"
 
 namespace readbuf {

@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "io/internal/core.h"
+#include "io/internal/wait_awaiter.h"
 #include "io/task.h"
 
 namespace readbuf {

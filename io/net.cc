@@ -78,7 +78,7 @@ absl::StatusOr<SocketAddress> ListenerSocket::local_addr() const {
 Task<absl::StatusOr<AsyncFd>> Connect(SocketAddress addr) {
   absl::StatusOr<int> fd = NewSocket(addr.family());
   if (!fd.ok()) co_return fd.status();
-  AsyncFd afd(*fd);
+  AsyncFd afd = AsyncFd::StreamFd(*fd);
   int r;
   do {
     r = ::connect(*fd, addr.sockaddr_ptr(), addr.length());
@@ -135,7 +135,8 @@ absl::StatusOr<AsyncFd> ListenerSocket::Bind(const SocketAddress& addr,
 
 namespace {
 
-// Suspends until the listener's multishot accept completes (or fails).
+// Suspends until the listener's multishot accept completes (or fails), or
+// the listener is closed (Cancelled).
 class KernelAcceptWait {
  public:
   explicit KernelAcceptWait(AsyncFd& listener)
@@ -143,22 +144,26 @@ class KernelAcceptWait {
   KernelAcceptWait(const KernelAcceptWait&) = delete;
   KernelAcceptWait& operator=(const KernelAcceptWait&) = delete;
   ~KernelAcceptWait() {
-    if (waiting_) core_->backend()->AbandonAcceptWait(fs_, &run_);
+    if (hold_.held() && !hold_.closed()) core_->backend()->AbandonAcceptWait(fs_, &run_);
   }
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
     run_.h = h;
-    run_.task = core_->current_task();
-    waiting_ = true;
+    run_.scope = core_->current_scope();
+    hold_.Take(fs_);
     core_->backend()->SetAcceptWaiter(fs_, &run_);
   }
-  void await_resume() noexcept { waiting_ = false; }
+  absl::Status await_resume() {
+    absl::Status s = hold_.closed() ? fs_->ClosedError("accept") : absl::OkStatus();
+    hold_.Release();
+    return s;
+  }
 
  private:
   Core* core_;
   FdState* fs_;
+  FdHold hold_;  // while suspended
   RunNode run_;
-  bool waiting_ = false;
 };
 
 }  // namespace
@@ -186,16 +191,17 @@ Task<absl::StatusOr<AsyncFd>> ListenerSocket::AcceptFd() {
   std::int64_t backoff_ns = 1'000'000;
   constexpr std::int64_t kMaxBackoffNs = 128'000'000;
   for (;;) {
+    if (!fd_.valid()) co_return absl::FailedPreconditionError("accept on a closed listener");
     // io_uring: the kernel accepts (multishot) and queues the fds.
     int fd = -1;
     int err = 0;
     switch (TakeKernelAccepted(&fd, &err)) {
       case AcceptTake::kFd:
         backoff_ns = 1'000'000;
-        co_return AsyncFd(fd);
+        co_return AsyncFd::StreamFd(fd);
       case AcceptTake::kWait: {
         KernelAcceptWait wait(fd_);
-        co_await wait;
+        if (absl::Status s = co_await wait; !s.ok()) co_return s;
         continue;
       }
       case AcceptTake::kError:
@@ -215,7 +221,7 @@ Task<absl::StatusOr<AsyncFd>> ListenerSocket::AcceptFd() {
       if (!s.ok()) co_return s;
     }
     int c = ::accept4(fd_.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c >= 0) co_return AsyncFd(c);
+    if (c >= 0) co_return AsyncFd::StreamFd(c);
     err = errno;
     if (err == EINTR || err == ECONNABORTED) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
@@ -286,7 +292,7 @@ absl::StatusOr<std::pair<UnixStream, UnixStream>> UnixStream::Pair() {
                    fds) != 0) {
     return absl::ErrnoToStatus(errno, "socketpair(AF_UNIX)");
   }
-  return std::make_pair(UnixStream(AsyncFd(fds[0])), UnixStream(AsyncFd(fds[1])));
+  return std::make_pair(UnixStream(AsyncFd::StreamFd(fds[0])), UnixStream(AsyncFd::StreamFd(fds[1])));
 }
 
 absl::StatusOr<UnixListener> UnixListener::bind(const SocketAddress& addr,

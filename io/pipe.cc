@@ -34,8 +34,8 @@ absl::StatusOr<Pipe> Pipe::Create() {
     return absl::ErrnoToStatus(errno, "pipe2");
   }
   Pipe p;
-  p.reader = PipeReader(AsyncFd(fds[0]));
-  p.writer = PipeWriter(AsyncFd(fds[1]));
+  p.reader = PipeReader(AsyncFd::StreamFd(fds[0]));
+  p.writer = PipeWriter(AsyncFd::StreamFd(fds[1]));
   return p;
 }
 

@@ -94,12 +94,14 @@ size_t UnfilledIovecs(B& buf, size_t max, std::span<iovec> out, size_t& offered)
 // space (at most `max` bytes if max != 0), advances it, and records the
 // read for adaptive sizing. Returns the bytes read (0 = EOF), or
 // WouldBlockError() when nothing is there yet (the fd is then marked not
-// readable). A short read marks the fd drained, so the next read_into waits
-// for an edge instead of spending a syscall to learn EAGAIN.
+// readable). A short read on a stream socket or pipe marks the fd drained,
+// so the next read_into waits for an edge instead of spending a syscall to
+// learn EAGAIN.
 // Not a coroutine: nothing here lives in a suspended frame.
-// Errors: as read_into.
+// Errors: as read_into; FailedPrecondition on a closed AsyncFd.
 template <ReadBuf B>
 absl::StatusOr<size_t> try_read_into(AsyncFd& fd, B& buf, size_t max = 0) {
+  if (!fd.valid()) return absl::FailedPreconditionError("read_into: the AsyncFd is closed");
   if (absl::Status s = read_buf_traits<B>::prepare(buf, max); !s.ok()) return s;
   std::array<iovec, 16> iov;
   size_t offered = 0;
@@ -141,14 +143,23 @@ class [[nodiscard]] ReadIntoAwaiter {
       : fd_(fd), fs_(AsyncFdAccess::State(fd)), buf_(buf), max_(max) {
     node_.self = this;
   }
-  ReadIntoAwaiter(const ReadIntoAwaiter&) = delete;
-  ReadIntoAwaiter& operator=(const ReadIntoAwaiter&) = delete;
+  // Movable until awaited (timeout() takes it by value).
+  ReadIntoAwaiter(ReadIntoAwaiter&& o) noexcept : ReadIntoAwaiter(o.fd_, o.buf_, o.max_) {
+    READBUF_DCHECK(!o.hold_.held(), "moving a read_into that is waiting");
+  }
+  ReadIntoAwaiter& operator=(ReadIntoAwaiter&&) = delete;
   ~ReadIntoAwaiter() {
     // Destroyed while waiting (the task was cancelled): unhook.
-    if (waiting_ && fs_->read_waiter == &node_) fs_->read_waiter = nullptr;
+    if (hold_.held() && !hold_.closed() && fs_->read_waiter == &node_) {
+      fs_->read_waiter = nullptr;
+    }
   }
 
   bool await_ready() {
+    if (fs_ == nullptr) {
+      result_ = absl::FailedPreconditionError("read_into: the AsyncFd is closed");
+      return true;
+    }
     for (;;) {
       if (fd_.is_readable()) {
         result_ = try_read_into(fd_, buf_, max_);
@@ -167,7 +178,7 @@ class [[nodiscard]] ReadIntoAwaiter {
   void await_suspend(std::coroutine_handle<> h) {
     READBUF_CHECK(fs_->read_waiter == nullptr, "two tasks reading fd %d", fs_->fd);
     node_.h = h;
-    node_.task = CurrentCore()->current_task();
+    node_.scope = CurrentCore()->current_scope();
     node_.on_run = &OnReadable;
     Wait();
   }
@@ -181,18 +192,23 @@ class [[nodiscard]] ReadIntoAwaiter {
 
   void Wait() {
     fs_->read_waiter = &node_;
-    waiting_ = true;
+    fs_->NoteSuspended(/*write=*/false);
+    hold_.Take(fs_);
   }
 
   static void OnReadable(RunNode* n) {
     ReadIntoAwaiter* self = static_cast<Node*>(n)->self;
-    self->waiting_ = false;
-    self->result_ = try_read_into(self->fd_, self->buf_, self->max_);
-    if (!self->result_.ok() && IsWouldBlock(self->result_.status())) {
-      read_buf_traits<B>::release_idle(self->buf_);
-      self->Wait();  // spurious: the fd is marked not readable again
-      return;
+    if (self->hold_.closed()) {
+      self->result_ = self->fs_->ClosedError("read");
+    } else {
+      self->result_ = try_read_into(self->fd_, self->buf_, self->max_);
+      if (!self->result_.ok() && IsWouldBlock(self->result_.status())) {
+        read_buf_traits<B>::release_idle(self->buf_);
+        self->Wait();  // spurious: the fd is marked not readable again
+        return;
+      }
     }
+    self->hold_.Release();
     self->node_.h.resume();
   }
 
@@ -200,8 +216,8 @@ class [[nodiscard]] ReadIntoAwaiter {
   FdState* fs_;
   B& buf_;
   size_t max_;
-  bool waiting_ = false;
   absl::StatusOr<size_t> result_ = size_t{0};  // set before await_resume
+  FdHold hold_;  // while suspended
   Node node_;
 };
 
@@ -217,7 +233,11 @@ class [[nodiscard]] ReadIntoAwaiter {
 // Errors: the buffer's prepare() error (e.g. ResourceExhausted from a capped
 // pool); FailedPrecondition if the buffer has no free space; the read's errno
 // (ECONNRESET, ...) as absl::ErrnoToStatus naming "read(fd=N)"; readiness
-// errors. EINTR is retried; EAGAIN waits for the next edge.
+// errors; Cancelled if the fd is closed while the read waits. EINTR is
+// retried; EAGAIN waits for the next edge.
+// Cancellation: destroying the awaiting frame (or a timeout() around the
+// read) while it waits unhooks it; nothing was read, the buffer keeps what it
+// had, and a deferring buffer holds no memory.
 template <ReadBuf B>
 io_internal::ReadIntoAwaiter<B> read_into(AsyncFd& fd, B& buf, size_t max = 0) {
   return io_internal::ReadIntoAwaiter<B>(fd, buf, max);

@@ -53,22 +53,9 @@
 #include "absl/status/statusor.h"
 #include "buf/dyn.h"
 #include "buf/pool_bytes.h"
+#include "io/internal/awaitable.h"
 
 namespace readbuf {
-
-namespace io_internal {
-
-// The awaiter `co_await a` uses: a.operator co_await() if there is one.
-template <class A>
-decltype(auto) GetAwaiter(A&& a) {
-  if constexpr (requires { std::forward<A>(a).operator co_await(); }) {
-    return std::forward<A>(a).operator co_await();
-  } else {
-    return std::forward<A>(a);
-  }
-}
-
-}  // namespace io_internal
 
 // An awaitable whose `co_await` produces something convertible to T.
 template <class A, class T>

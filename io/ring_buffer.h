@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "buf/internal/check.h"
 #include "io/internal/core.h"
+#include "io/internal/wait_awaiter.h"
 #include "io/task.h"
 
 namespace readbuf {

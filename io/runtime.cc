@@ -91,8 +91,9 @@ void Runtime::Shutdown(absl::Duration grace) {
   std::lock_guard<std::mutex> l(shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
-  std::int64_t deadline =
-      io_internal::BootTimeNowNs() + absl::ToInt64Nanoseconds(grace);
+  // Saturating: an infinite grace waits for every task; a negative one
+  // cancels at once.
+  const std::int64_t deadline = io_internal::DeadlineAfter(grace);
   for (auto& core : shared_->cores) core->BeginShutdown(deadline);
   for (auto& t : threads_) t.join();
 }

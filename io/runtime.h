@@ -44,6 +44,7 @@
 #include "absl/time/time.h"
 #include "buf/internal/check.h"
 #include "io/internal/core.h"
+#include "io/internal/wait_awaiter.h"
 #include "io/task.h"
 
 namespace readbuf {

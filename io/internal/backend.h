@@ -30,13 +30,10 @@ struct KernelOp;
 struct RunNode;
 struct KernelOpStats;
 class RecvRing;
-class TaskStateBase;
+class Scope;
 
-// Readiness bits reported to the sink.
-inline constexpr std::uint32_t kReadable = 1;
-inline constexpr std::uint32_t kWritable = 2;
-inline constexpr std::uint32_t kHangup = 4;  // peer closed / error: sticky
-
+// Receives readiness: `bits` are kReadable, kWritable, kReadClosed and
+// kWriteClosed (io/internal/fd_state.h).
 class ReadinessSink {
  public:
   virtual void OnReadiness(FdState* fs, std::uint32_t bits) = 0;
@@ -73,6 +70,8 @@ class Backend {
   virtual absl::Status Register(FdState* fs) = 0;
 
   // Stops watching; no OnReadiness for `fs` is delivered after it returns.
+  // A task waiting in the backend on `fs` (a ring read, a kernel accept) is
+  // scheduled; it finds the fd closed (FdState::closed) when it runs.
   virtual void Deregister(FdState* fs) = 0;
 
   // Waits for readiness, a Notify(), or `deadline_ns` (CLOCK_BOOTTIME) and
@@ -120,22 +119,23 @@ class Backend {
   // --- One-shot kernel operations (io/internal/kernel_op.h) ---
   // True when Submit() works (io_uring); false on readiness backends.
   virtual bool SupportsKernelOps() const { return false; }
-  // Starts `op` (state kStarted: it holds a wake reference on op->run.task
-  // until its completion schedules op->run), or, when every op slot is busy,
+  // Starts `op` (state kStarted: it pins op->run.scope until its
+  // completion is delivered), or, when every op slot is busy,
   // queues it (kQueued) to start when one frees.
   // REQUIRES: SupportsKernelOps(); op->state == kIdle.
   virtual void Submit(KernelOp* op) { (void)op; }
   // Removes a queued op. REQUIRES: op->state == kQueued.
   virtual void Withdraw(KernelOp* op) { (void)op; }
-  // Asks the kernel to cancel the started ops of `task` (a cancel request
-  // could not destroy it because they pin it). They still complete.
-  virtual void CancelKernelOps(TaskStateBase* task) { (void)task; }
+  // Asks the kernel to cancel the started ops inside `scope` (a cancel
+  // request could not destroy it because they pin it). They still complete.
+  virtual void CancelKernelOps(Scope* scope) { (void)scope; }
   // Fills `out` (zeros when unsupported).
   virtual void GetKernelOpStats(KernelOpStats* out) const { (void)out; }
 
   // Called once on the core's thread after its last task and after every fd
-  // was deregistered: waits for the terminal completion of every operation
-  // that may still write into user memory, then frees that memory.
+  // was deregistered: submits what the last iteration queued (wake-ups for
+  // other cores among them), waits for the terminal completion of every
+  // operation that may still write into user memory, then frees that memory.
   virtual void Quiesce() {}
 };
 

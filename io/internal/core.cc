@@ -2,14 +2,13 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "buf/internal/check.h"
@@ -44,166 +43,34 @@ void CloseAndDelete(FdState* fs) {
 
 }  // namespace
 
-std::int64_t BootTimeNowNs() {
-  timespec ts;
-  ::clock_gettime(CLOCK_BOOTTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 Core* CurrentCore() { return tls_core; }
 
 bool ShouldBounceTransfer() noexcept {
-  if (tls_core == nullptr || tls_core->current_task() == nullptr) return false;
+  if (tls_core == nullptr || tls_core->current_scope() == nullptr) return false;
   if (++tls_transfer_depth <= kMaxTransferDepth) return false;
   tls_transfer_depth = 0;
   return true;
 }
 
 void BounceTo(std::coroutine_handle<> h) noexcept {
-  TaskStateBase* st = tls_core->current_task();
-  READBUF_DCHECK(st != nullptr, "bounced transfer outside a task");
-  st->start_.h = h;
-  st->start_.task = st;
-  tls_core->Schedule(&st->start_);
-}
-
-// ---------------------------------------------------------------------------
-// TimerHeap
-// ---------------------------------------------------------------------------
-void TimerHeap::Push(TimerNode* t) {
-  READBUF_DCHECK(!t->armed(), "timer pushed twice");
-  heap_.push_back(t);
-  t->heap_index = static_cast<std::int32_t>(heap_.size() - 1);
-  SiftUp(heap_.size() - 1);
-}
-
-void TimerHeap::Remove(TimerNode* t) {
-  std::size_t i = static_cast<std::size_t>(t->heap_index);
-  READBUF_DCHECK(i < heap_.size() && heap_[i] == t, "timer not in heap");
-  TimerNode* last = heap_.back();
-  heap_.pop_back();
-  t->heap_index = -1;
-  if (last == t) return;
-  Place(i, last);
-  SiftUp(i);
-  SiftDown(static_cast<std::size_t>(last->heap_index));
-}
-
-void TimerHeap::SiftUp(std::size_t i) {
-  TimerNode* t = heap_[i];
-  while (i > 0) {
-    std::size_t parent = (i - 1) / kArity;
-    if (heap_[parent]->deadline_ns <= t->deadline_ns) break;
-    Place(i, heap_[parent]);
-    i = parent;
-  }
-  Place(i, t);
-}
-
-void TimerHeap::SiftDown(std::size_t i) {
-  TimerNode* t = heap_[i];
-  const std::size_t n = heap_.size();
-  for (;;) {
-    std::size_t first = i * kArity + 1;
-    if (first >= n) break;
-    std::size_t best = first;
-    std::size_t end = std::min(first + kArity, n);
-    for (std::size_t c = first + 1; c < end; ++c) {
-      if (heap_[c]->deadline_ns < heap_[best]->deadline_ns) best = c;
-    }
-    if (heap_[best]->deadline_ns >= t->deadline_ns) break;
-    Place(i, heap_[best]);
-    i = best;
-  }
-  Place(i, t);
-}
-
-// ---------------------------------------------------------------------------
-// Waiter / WaitQueue
-// ---------------------------------------------------------------------------
-bool Waiter::Claim() {
-  if (core == CurrentCore() || run.task->TryAcquireWake()) {
-    state = kNotified;
-    return true;
-  }
-  state = kIdle;
-  return false;
-}
-
-void Waiter::Wake() {
-  if (core == CurrentCore()) {
-    core->Schedule(&run);
-    return;
-  }
-  wake_msg.handler = &HandleWake;
-  bool posted = core->Post(&wake_msg);
-  // A task with an undelivered wake keeps its core alive (see core.h).
-  READBUF_CHECK(posted, "wake-up posted to a finished core");
-}
-
-void WaitQueue::PushBack(Waiter* w) {
-  w->state = Waiter::kQueued;
-  w->next = nullptr;
-  w->prev = tail_;
-  if (tail_ != nullptr) {
-    tail_->next = w;
-  } else {
-    head_ = w;
-  }
-  tail_ = w;
-}
-
-void WaitQueue::Remove(Waiter* w) {
-  if (w->prev != nullptr) {
-    w->prev->next = w->next;
-  } else {
-    head_ = w->next;
-  }
-  if (w->next != nullptr) {
-    w->next->prev = w->prev;
-  } else {
-    tail_ = w->prev;
-  }
-  w->prev = w->next = nullptr;
-  w->state = Waiter::kIdle;
-}
-
-Waiter* WaitQueue::ClaimOne() {
-  while (head_ != nullptr) {
-    Waiter* w = head_;
-    Remove(w);
-    if (w->Claim()) return w;
-  }
-  return nullptr;
+  Scope* sc = tls_core->current_scope();
+  READBUF_DCHECK(sc != nullptr, "bounced transfer outside a task");
+  sc->node.h = h;
+  sc->node.scope = sc;
+  tls_core->Schedule(&sc->node);
 }
 
 // ---------------------------------------------------------------------------
 // TaskStateBase
 // ---------------------------------------------------------------------------
-TaskStateBase::TaskStateBase() = default;
 TaskStateBase::~TaskStateBase() = default;
 
-bool TaskStateBase::TryAcquireWake() {
-  std::uint32_t s = wake_state_.load(std::memory_order_acquire);
-  do {
-    if (s & kDestroying) return false;
-  } while (!wake_state_.compare_exchange_weak(s, s + 1,
-                                              std::memory_order_acq_rel));
-  return true;
-}
-
-void TaskStateBase::ReleaseWake() {
-  wake_state_.fetch_sub(1, std::memory_order_acq_rel);
-}
-
-bool TaskStateBase::TryBeginDestroy() {
-  std::uint32_t expected = 0;
-  return wake_state_.compare_exchange_strong(expected, kDestroying,
-                                             std::memory_order_acq_rel);
-}
-
 void TaskStateBase::RequestCancel() {
-  cancel_requested_.store(true, std::memory_order_release);
+  if (CurrentCore() == core_) {
+    core_->CancelTask(this);
+    return;
+  }
+  MarkCancelRequested();
   if (cancel_posted_.exchange(true)) return;
   Ref();
   cancel_msg_.handler = &HandleCancel;
@@ -216,14 +83,17 @@ void TaskStateBase::BlockUntilDone() {
   }
 }
 
+void TaskStateBase::Cancelled(Core* core) { DestroyTask(core, this); }
+
 // ---------------------------------------------------------------------------
 // Message handlers
 // ---------------------------------------------------------------------------
 void HandleSpawn(Core* core, MsgNode* m) {
   TaskStateBase* st = ContainerOf(m, &TaskStateBase::spawn_msg_);
-  if (!core->accepting_) {
+  st->adopted_ = true;
+  if (!core->accepting_ || st->cancel_requested()) {
     bool ok = st->TryBeginDestroy();
-    READBUF_CHECK(ok, "unstarted task has a pending wake");
+    READBUF_CHECK(ok, "unstarted task is pinned");
     DestroyTask(core, st);
     return;
   }
@@ -232,32 +102,18 @@ void HandleSpawn(Core* core, MsgNode* m) {
   if (core->live_head_ != nullptr) core->live_head_->live_prev_ = st;
   core->live_head_ = st;
   ++core->live_count_;
-  core->Schedule(&st->start_);
+  core->Schedule(&st->node);
 }
 
 void HandleCancel(Core* core, MsgNode* m) {
   TaskStateBase* st = ContainerOf(m, &TaskStateBase::cancel_msg_);
-  if (st->root_) {
-    if (st->TryBeginDestroy()) {
-      DestroyTask(core, st);
-    } else {
-      // Pinned by a pending wake; a kernel op among them is asked to end.
-      core->backend()->CancelKernelOps(st);
-    }
-  }
+  core->CancelTask(st);
   st->Unref();
 }
 
 void HandleWake(Core* core, MsgNode* m) {
   Waiter* w = ContainerOf(m, &Waiter::wake_msg);
-  TaskStateBase* st = w->run.task;
-  st->ReleaseWake();
-  if (st->cancel_requested_.load(std::memory_order_acquire) &&
-      st->TryBeginDestroy()) {
-    DestroyTask(core, st);
-    return;
-  }
-  core->Schedule(&w->run);
+  core->DeliverPinnedWake(&w->run);
 }
 
 void HandleCloseFd(Core* core, MsgNode* m) {
@@ -270,12 +126,12 @@ void HandleCloseFd(Core* core, MsgNode* m) {
 }
 
 void DestroyTask(Core* core, TaskStateBase* st) {
-  st->start_.Unlink();
+  st->node.Unlink();
   std::coroutine_handle<> root = std::exchange(st->root_, {});
-  TaskStateBase* saved = core->current_task_;
-  core->current_task_ = st;
+  Scope* saved = core->current_scope_;
+  core->current_scope_ = st;
   if (root) root.destroy();
-  core->current_task_ = saved;
+  core->current_scope_ = saved;
   core->FinishTask(st, /*cancelled=*/true);
 }
 
@@ -284,9 +140,6 @@ void CloseFdState(FdState* fs) {
   if (core == nullptr) {
     CloseAndDelete(fs);
   } else if (core == CurrentCore()) {
-    // Off-core the waiter slots belong to the core thread; only check here.
-    READBUF_CHECK(fs->read_waiter == nullptr && fs->write_waiter == nullptr,
-                  "closing fd %d while a task waits on it", fs->fd);
     core->CloseOwned(fs);
   } else {
     fs->close_msg.handler = &HandleCloseFd;
@@ -298,8 +151,8 @@ void CloseFdState(FdState* fs) {
 void SpawnOn(Core* core, TaskStateBase* st, std::coroutine_handle<> root) {
   st->core_ = core;
   st->root_ = root;
-  st->start_.h = root;
-  st->start_.task = st;
+  st->node.h = root;
+  st->node.scope = st;
   st->spawn_msg_.handler = &HandleSpawn;
   if (core == CurrentCore()) {
     HandleSpawn(core, &st->spawn_msg_);
@@ -322,7 +175,7 @@ void YieldAwaiter::await_suspend(std::coroutine_handle<> h) {
   Core* core = CurrentCore();
   READBUF_CHECK(core != nullptr, "yield outside a reactor core");
   node.h = h;
-  node.task = core->current_task();
+  node.scope = core->current_scope();
   core->Schedule(&node);
 }
 
@@ -338,10 +191,11 @@ void SleepAwaiter::await_suspend(std::coroutine_handle<> h) {
   core_ = CurrentCore();
   READBUF_CHECK(core_ != nullptr, "sleep outside a reactor core");
   run_.h = h;
-  run_.task = core_->current_task();
+  run_.scope = core_->current_scope();
   timer_.fire = &Fire;
   timer_.self = this;
-  core_->AddTimer(&timer_);
+  // A sleep without a deadline ends only by cancellation: no timer.
+  if (timer_.deadline_ns != kNoDeadline) core_->AddTimer(&timer_);
 }
 
 void SleepAwaiter::Fire(TimerNode* t) {
@@ -392,6 +246,8 @@ void Core::Run(
   started(absl::OkStatus(), backend_->name(), note);
   Loop();
   CloseInboxAndOrphan();
+  // Wake-ups this core queued for others in its last steps (a finished
+  // task's joiners on another core) must leave before it stops.
   backend_->Quiesce();
   tls_core = nullptr;
 }
@@ -427,13 +283,37 @@ void Core::Schedule(RunNode* n) {
 }
 
 void Core::DeliverPinnedWake(RunNode* n) {
-  TaskStateBase* st = n->task;
-  st->ReleaseWake();
-  if (st->cancel_requested_.load(std::memory_order_acquire) && st->TryBeginDestroy()) {
-    DestroyTask(this, st);
+  Scope* sc = n->scope;
+  sc->ReleaseWake();
+  if (Scope* c = OutermostCancelRequested(sc)) {
+    // Parked: `n` is destroyed with its scope, now or at the last pin.
+    if (c->TryBeginDestroy()) c->Cancelled(this);
     return;
   }
   Schedule(n);
+}
+
+void Core::CancelScope(Scope* s) {
+  READBUF_DCHECK(!ScopeWithin(current_scope_, s), "a scope cancelled from inside itself");
+  s->MarkCancelRequested();
+  if (s->TryBeginDestroy()) {
+    s->Cancelled(this);
+  } else {
+    backend_->CancelKernelOps(s);
+  }
+}
+
+void Core::CancelTask(TaskStateBase* st) {
+  st->MarkCancelRequested();
+  // Unstarted: HandleSpawn sees the request. Finished: nothing to do.
+  if (!st->adopted_ || !st->root_) return;
+  // Running (a task cancelling itself): destroyed when it suspends (Resume).
+  if (current_task() == st) return;
+  if (st->TryBeginDestroy()) {
+    DestroyTask(this, st);
+  } else {
+    backend_->CancelKernelOps(st);
+  }
 }
 
 absl::Status Core::Register(FdState* fs) {
@@ -447,10 +327,8 @@ absl::Status Core::Register(FdState* fs) {
   return absl::OkStatus();
 }
 
-void Core::CloseOwned(FdState* fs) {
-  READBUF_CHECK(fs->read_waiter == nullptr && fs->write_waiter == nullptr,
-                "closing fd %d while a task waits on it (cancel or finish that task first)",
-                fs->fd);
+void Core::Unregister(FdState* fs) {
+  // The backend wakes waiters it keeps itself (ring reads, kernel accepts).
   backend_->Deregister(fs);
   if (fs->reg_prev != nullptr) {
     fs->reg_prev->reg_next = fs->reg_next;
@@ -458,17 +336,35 @@ void Core::CloseOwned(FdState* fs) {
     reg_head_ = fs->reg_next;
   }
   if (fs->reg_next != nullptr) fs->reg_next->reg_prev = fs->reg_prev;
-  CloseAndDelete(fs);
+  fs->reg_prev = fs->reg_next = nullptr;
+  fs->core.store(nullptr, std::memory_order_release);
+}
+
+void Core::CloseOwned(FdState* fs) {
+  Unregister(fs);
+  if (fs->holds == 0) {
+    CloseAndDelete(fs);
+    return;
+  }
+  // Operations are suspended on it: close now, end them with an error, and
+  // let the last one free the state.
+  ::close(fs->fd);
+  fs->closed = true;
+  if (RunNode* w = std::exchange(fs->read_waiter, nullptr)) Schedule(w);
+  if (RunNode* w = std::exchange(fs->write_waiter, nullptr)) Schedule(w);
 }
 
 void Core::OnReadiness(FdState* fs, std::uint32_t bits) {
-  if (bits & kHangup) fs->hangup = true;
-  if (bits & kReadable) {
+  if (bits & kReadClosed) fs->read_closed = true;
+  if (bits & kWriteClosed) fs->write_closed = true;
+  if (bits & (kReadable | kReadClosed)) {
     fs->readable = true;
+    fs->NoteSuspended(/*write=*/false);
     if (RunNode* w = std::exchange(fs->read_waiter, nullptr)) Schedule(w);
   }
-  if (bits & kWritable) {
+  if (bits & (kWritable | kWriteClosed)) {
     fs->writable = true;
+    fs->NoteSuspended(/*write=*/true);
     if (RunNode* w = std::exchange(fs->write_waiter, nullptr)) Schedule(w);
   }
 }
@@ -490,12 +386,15 @@ void Core::Loop() {
       now = BootTimeNowNs();
       if (!cancelled_all_ && now >= deadline) CancelAllLive();
       if (live_count_ == 0) return;
-      if (!cancelled_all_) wake_at = deadline;
+      if (!cancelled_all_ && deadline != kNoDeadline) wake_at = deadline;
     }
     if (run_queue_.next != &run_queue_) {
       wake_at = 0;
     } else if (TimerNode* t = timers_.Top()) {
-      if (!wake_at.has_value() || t->deadline_ns < *wake_at) wake_at = t->deadline_ns;
+      if (t->deadline_ns != kNoDeadline &&
+          (!wake_at.has_value() || t->deadline_ns < *wake_at)) {
+        wake_at = t->deadline_ns;
+      }
     }
     if (!wake_at.has_value() || *wake_at > 0) {
       sleeping_.store(true);
@@ -538,23 +437,35 @@ void Core::RunReady() {
 }
 
 void Core::Resume(RunNode* n) {
-  TaskStateBase* st = n->task;
-  current_task_ = st;
+  Scope* sc = n->scope;
+  // Inside a scope being cancelled nothing runs; its frames are destroyed
+  // with it.
+  if (sc->Cancelling()) return;
+  TaskStateBase* st = sc->task();
+  current_scope_ = sc;
   tls_transfer_depth = 0;
   if (n->on_run != nullptr) {
     n->on_run(n);  // `n` may be gone after this.
   } else {
     n->h.resume();  // `n` may be gone after this.
   }
-  current_task_ = nullptr;
+  current_scope_ = nullptr;
   if (st->root_.done()) {
     st->TakeRootResult();
     std::exchange(st->root_, {}).destroy();
     FinishTask(st, /*cancelled=*/false);
-  } else if (st->cancel_requested_.load(std::memory_order_acquire) &&
-             st->TryBeginDestroy()) {
-    DestroyTask(this, st);
+    return;
   }
+  if (st->cancel_requested()) {
+    // It cancelled itself while running, or pins held a cancel up.
+    if (st->TryBeginDestroy()) {
+      DestroyTask(this, st);
+    } else {
+      backend_->CancelKernelOps(st);
+    }
+    return;
+  }
+  if (suspend_observer_ != nullptr) suspend_observer_(st, suspend_observer_ctx_);
 }
 
 void Core::FinishTask(TaskStateBase* st, bool cancelled) {
@@ -591,16 +502,17 @@ void Core::FinishTask(TaskStateBase* st, bool cancelled) {
 void Core::CancelAllLive() {
   cancelled_all_ = true;
   accepting_ = false;
-  TaskStateBase* st = live_head_;
-  while (st != nullptr) {
-    TaskStateBase* next = st->live_next_;
-    st->cancel_requested_.store(true, std::memory_order_release);
-    if (st->TryBeginDestroy()) {
-      DestroyTask(this, st);
-    } else {
-      backend_->CancelKernelOps(st);
-    }
-    st = next;
+  // Destroying one task can destroy others (a task group's children), so
+  // walk a referenced snapshot rather than the live list itself.
+  std::vector<TaskStateBase*> live;
+  live.reserve(live_count_);
+  for (TaskStateBase* st = live_head_; st != nullptr; st = st->live_next_) {
+    st->Ref();
+    live.push_back(st);
+  }
+  for (TaskStateBase* st : live) {
+    if (!st->done()) CancelTask(st);
+    st->Unref();
   }
 }
 

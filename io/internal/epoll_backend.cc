@@ -24,6 +24,19 @@ namespace readbuf {
 namespace io_internal {
 namespace {
 
+// Per direction: RDHUP closes the read side only (a half-closed peer can
+// still refuse our writes), HUP both, ERR the write side (the pending error
+// also ends a read, so reads are woken too).
+std::uint32_t ReadinessBits(std::uint32_t e) {
+  std::uint32_t bits = 0;
+  if (e & (EPOLLIN | EPOLLPRI)) bits |= kReadable;
+  if (e & EPOLLOUT) bits |= kWritable;
+  if (e & EPOLLRDHUP) bits |= kReadClosed;
+  if (e & EPOLLHUP) bits |= kReadClosed | kWriteClosed;
+  if (e & EPOLLERR) bits |= kReadable | kWriteClosed;
+  return bits;
+}
+
 class EpollBackend final : public Backend {
  public:
   EpollBackend(int epfd, int evfd) : epfd_(epfd), evfd_(evfd) {}
@@ -63,10 +76,10 @@ class EpollBackend final : public Backend {
       tsp = &ts;
     }
     int n = have_pwait2_ ? ::epoll_pwait2(epfd_, events, kMaxEvents, tsp, nullptr) : -1;
-    if (n < 0 && (!have_pwait2_ || errno == ENOSYS)) {
-      // Linux < 5.11, or a seccomp filter or valgrind that lacks
-      // epoll_pwait2: millisecond timeouts, rounded up so a timer never
-      // fires early.
+    if (n < 0 && (!have_pwait2_ || errno == ENOSYS || errno == EPERM)) {
+      // Linux < 5.11, valgrind, or a seccomp filter that lacks epoll_pwait2
+      // (ENOSYS, or EPERM from older container profiles): millisecond
+      // timeouts, rounded up so a timer never fires early.
       have_pwait2_ = false;
       int ms = -1;
       if (tsp != nullptr) {
@@ -86,14 +99,8 @@ class EpollBackend final : public Backend {
         }
         continue;
       }
-      std::uint32_t e = events[i].events;
-      std::uint32_t bits = 0;
-      if (e & (EPOLLIN | EPOLLPRI)) bits |= kReadable;
-      if (e & EPOLLOUT) bits |= kWritable;
-      if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        bits |= kHangup | kReadable | kWritable;
-      }
-      sink->OnReadiness(static_cast<FdState*>(events[i].data.ptr), bits);
+      sink->OnReadiness(static_cast<FdState*>(events[i].data.ptr),
+                        ReadinessBits(events[i].events));
     }
   }
 

@@ -63,8 +63,10 @@ Task<absl::StatusOr<std::size_t>> ReadSome(AsyncFd& fd,
 
 Task<absl::StatusOr<std::size_t>> ReadV(AsyncFd& fd,
                                         std::span<const iovec> iov) {
-  std::size_t want = TotalLength(iov);
-  int cnt = static_cast<int>(iov.size() > IOV_MAX ? IOV_MAX : iov.size());
+  // One readv takes at most IOV_MAX iovecs: a read is short only against
+  // what it was offered.
+  const int cnt = static_cast<int>(iov.size() > IOV_MAX ? IOV_MAX : iov.size());
+  const std::size_t want = TotalLength(iov.first(static_cast<std::size_t>(cnt)));
   for (;;) {
     if (!fd.is_readable()) {
       absl::Status s = co_await fd.readable();

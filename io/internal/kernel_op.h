@@ -12,9 +12,9 @@
 // and starts it when a slot frees: the caller waits, nothing is allocated.
 //
 // Cancellation: the kernel may write into the op's buffer until the op's
-// completion, so a started op holds a wake reference on its task (see
-// core.h): a cancel request then asks the kernel to cancel the op, and the
-// task is destroyed at its next suspension point after the completion.
+// completion, so a started op pins its scope (io/internal/scope.h): a
+// cancel then asks the kernel to cancel the op, and the scope (the task, or
+// the branch of a timeout) is destroyed when the completion arrives.
 // A queued op that has not started is simply withdrawn with its frame.
 
 #ifndef READBUF_IO_INTERNAL_KERNEL_OP_H_
@@ -68,7 +68,7 @@ class KernelOpAwaiter {
   KernelOpAwaiter& operator=(const KernelOpAwaiter&) = delete;
   ~KernelOpAwaiter() {
     // A frame destroyed while its op waits for a slot leaves the queue; a
-    // started op pins its task (wake reference) until it completes.
+    // started op pins its scope until it completes.
     READBUF_CHECK(op_->state != KernelOp::State::kStarted,
                   "frame of a started kernel op destroyed before its completion");
     if (op_->state == KernelOp::State::kQueued) core_->backend()->Withdraw(op_);
@@ -80,7 +80,7 @@ class KernelOpAwaiter {
     READBUF_CHECK(core_ != nullptr && core_->backend()->SupportsKernelOps(),
                   "kernel op awaited off a core or on a backend without kernel ops");
     op_->run.h = h;
-    op_->run.task = core_->current_task();
+    op_->run.scope = core_->current_scope();
     core_->backend()->Submit(op_);
   }
   std::int32_t await_resume() const noexcept { return op_->result; }

@@ -47,23 +47,32 @@ class PooledReadAwaiter {
   PooledReadAwaiter(AsyncFd& fd, size_t max) : fd_(fd), fs_(AsyncFdAccess::State(fd)), max_(max) {
     node_.self = this;
   }
-  PooledReadAwaiter(const PooledReadAwaiter&) = delete;
-  PooledReadAwaiter& operator=(const PooledReadAwaiter&) = delete;
+  // Movable until awaited (timeout() takes it by value).
+  PooledReadAwaiter(PooledReadAwaiter&& o) noexcept : PooledReadAwaiter(o.fd_, o.max_) {
+    READBUF_DCHECK(o.wait_ == Wait::kNone && !o.hold_.held(), "moving a pooled read that is waiting");
+  }
+  PooledReadAwaiter& operator=(PooledReadAwaiter&&) = delete;
   ~PooledReadAwaiter() {
     // Destroyed while waiting (the task was cancelled): unhook. A ring
-    // recv is cancelled; bytes that still complete stay queued.
+    // recv is cancelled; bytes that still complete stay queued. After a
+    // close the ring state and the wait slot are gone already.
+    if (hold_.closed()) return;
     if (wait_ == Wait::kRing) rc_.ring->AbandonWait(rc_.conn, &node_);
     if (wait_ == Wait::kReadable && fs_->read_waiter == &node_) fs_->read_waiter = nullptr;
   }
 
   bool await_ready() {
+    if (fs_ == nullptr) {
+      error_ = absl::FailedPreconditionError("pooled_read: the AsyncFd is closed");
+      return true;
+    }
     rc_ = AttachRing(fd_);
     return rc_ ? StepRing() : StepReadable();
   }
 
   void await_suspend(std::coroutine_handle<> h) {
     node_.h = h;
-    node_.task = CurrentCore()->current_task();
+    node_.scope = CurrentCore()->current_scope();
     node_.on_run = &OnRun;
     Hook();
   }
@@ -146,17 +155,24 @@ class PooledReadAwaiter {
     } else {
       READBUF_CHECK(fs_->read_waiter == nullptr, "two tasks reading fd %d", fs_->fd);
       fs_->read_waiter = &node_;
+      fs_->NoteSuspended(/*write=*/false);
     }
+    hold_.Take(fs_);
   }
 
   static void OnRun(RunNode* n) {
     PooledReadAwaiter* self = static_cast<Node*>(n)->self;
     const Wait was = std::exchange(self->wait_, Wait::kNone);
-    const bool done = was == Wait::kRing ? self->StepRing() : self->StepReadable();
-    if (!done) {
-      self->Hook();
-      return;
+    if (self->hold_.closed()) {
+      self->error_ = self->fs_->ClosedError(was == Wait::kRing ? "recv" : "read");
+    } else {
+      const bool done = was == Wait::kRing ? self->StepRing() : self->StepReadable();
+      if (!done) {
+        self->Hook();
+        return;
+      }
     }
+    self->hold_.Release();
     self->node_.h.resume();
   }
 
@@ -169,6 +185,7 @@ class PooledReadAwaiter {
   std::optional<Pooled> buf_;  // readiness and fallback reads only
   absl::Status error_;               // set: the read failed
   std::optional<PoolBytes> bytes_;   // the bytes read; empty at EOF
+  FdHold hold_;                      // while suspended
   Node node_;
 };
 
@@ -179,6 +196,8 @@ class PooledReadCallbackAwaiter : public PooledReadAwaiter {
  public:
   PooledReadCallbackAwaiter(AsyncFd& fd, size_t max, Fn fn)
       : PooledReadAwaiter(fd, max), fn_(std::move(fn)) {}
+  PooledReadCallbackAwaiter(PooledReadCallbackAwaiter&& o) noexcept
+      : PooledReadAwaiter(std::move(o)), fn_(std::move(o.fn_)) {}
 
   absl::StatusOr<size_t> await_resume() {
     if (!error().ok()) return error();

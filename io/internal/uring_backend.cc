@@ -305,17 +305,14 @@ class UringBackend final : public Backend, public RecvRing {
       io_uring_cqe* cqe = nullptr;
       r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
     }
+    // EBUSY / EAGAIN: nothing was submitted this time (completions must be
+    // reaped first, or the kernel is short of memory); the queued SQEs go
+    // out with the next enter, after the completions below are reaped.
     READBUF_CHECK(r >= 0 || r == -ETIME || r == -EINTR || r == -EAGAIN ||
                       r == -EBUSY,
                   "io_uring enter failed: %d", r);
-    unsigned head;
-    unsigned seen = 0;
-    io_uring_cqe* cqe;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      ++seen;
-      Dispatch(cqe, sink);
-    }
-    io_uring_cq_advance(&ring_, seen);
+    io_uring_cqe cqe;
+    while (PopCompletion(&cqe)) Dispatch(&cqe, sink);
     if (buf_ring_ != nullptr) buf_ring_->Publish();
     if (large_ring_ != nullptr) large_ring_->Publish();
   }
@@ -413,10 +410,10 @@ class UringBackend final : public Backend, public RecvRing {
     op->state = KernelOp::State::kIdle;
   }
 
-  void CancelKernelOps(TaskStateBase* task) override {
+  void CancelKernelOps(Scope* scope) override {
     for (std::uint32_t i = 0; i < ops_.size(); ++i) {
       KernelOp* op = ops_[i];
-      if (op == nullptr || op->run.task != task) continue;
+      if (op == nullptr || !ScopeWithin(op->run.scope, scope)) continue;
       io_uring_sqe* sqe = GetSqe();
       io_uring_prep_cancel64(sqe, OpUserData(i), 0);
       io_uring_sqe_set_data64(sqe, kIgnoreData);
@@ -430,7 +427,11 @@ class UringBackend final : public Backend, public RecvRing {
   }
 
   void Quiesce() override {
+    // From here on this thread wakes other cores through their eventfds;
+    // what the last loop iteration queued (MSG_RING wakes, cancels) goes
+    // out now.
     if (tls_thread_ring == this) tls_thread_ring = nullptr;
+    Submit();
     const std::int64_t deadline = BootTimeNowNs() + 5'000'000'000;
     NullSink sink;
     while ((recvs_in_flight_ != 0 || accepts_in_flight_ != 0) && BootTimeNowNs() < deadline) {
@@ -674,10 +675,10 @@ class UringBackend final : public Backend, public RecvRing {
     a->head = 0;
   }
 
-  // The listener is going away: free `a` now, or at its accept's terminal CQE.
+  // The listener is going away: free `a` now, or at its accept's terminal
+  // CQE. A task waiting on it is woken; it finds the listener closed.
   void DetachAccept(AcceptState* a) {
-    READBUF_CHECK(a->waiter == nullptr, "closing listener fd %d while a task accepts on it",
-                  a->fs->fd);
+    if (RunNode* w = std::exchange(a->waiter, nullptr)) CurrentCore()->Schedule(w);
     a->fs = nullptr;
     CloseQueued(a);
     if (a->armed) {
@@ -769,10 +770,11 @@ class UringBackend final : public Backend, public RecvRing {
     c->queued_bytes = 0;
   }
 
-  // The fd is going away: free `c` now, or at its recv's terminal CQE.
+  // The fd is going away: free `c` now, or at its recv's terminal CQE. A
+  // task waiting on it is woken; it finds the fd closed and never touches
+  // `c` again.
   void DetachConn(RecvConn* c) {
-    READBUF_CHECK(c->waiter == nullptr, "closing fd %d while a task reads it through the ring",
-                  c->fs->fd);
+    if (RunNode* w = std::exchange(c->waiter, nullptr)) CurrentCore()->Schedule(w);
     c->fs = nullptr;
     DropQueue(c);
     if (c->armed) {
@@ -843,10 +845,10 @@ class UringBackend final : public Backend, public RecvRing {
     free_ops_.pop_back();
     ops_[idx] = op;
     ++op_gens_[idx];
-    // The kernel may write into op->buf until the completion: the task must
-    // not be destroyed before it (see kernel_op.h).
-    const bool pinned = op->run.task->TryAcquireWake();
-    READBUF_CHECK(pinned, "kernel op started for a task that is being destroyed");
+    // The kernel may write into op->buf until the completion: the scope
+    // holding it must not be destroyed before it (see kernel_op.h).
+    const bool pinned = op->run.scope->TryAcquireWake();
+    READBUF_CHECK(pinned, "kernel op started in a scope that is being destroyed");
     op->state = KernelOp::State::kStarted;
     ++op_stats_.started;
     ++op_stats_.in_flight;
@@ -948,11 +950,69 @@ class UringBackend final : public Backend, public RecvRing {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
       // SQ full: flush early (the only extra enter of an iteration).
-      io_uring_submit(&ring_);
+      Submit();
       sqe = io_uring_get_sqe(&ring_);
     }
     READBUF_CHECK(sqe != nullptr, "io_uring SQ full after submit");
     return sqe;
+  }
+
+  // Submits what is queued without waiting. When the kernel refuses (EBUSY:
+  // completions must be reaped first; EAGAIN: short of memory), the
+  // completions waiting in the CQ are moved aside, in order, for the next
+  // Wait to dispatch (dispatching here could re-enter GetSqe), and the
+  // submit is tried again; if the CQ is empty, the thread waits up to 1 ms
+  // for a completion first, so the retry is never a spin.
+  void Submit() {
+    for (int attempt = 1;; ++attempt) {
+      const int r = io_uring_submit(&ring_);
+      if (r >= 0) return;
+      READBUF_CHECK(r == -EBUSY || r == -EAGAIN || r == -EINTR, "io_uring_submit failed: %d", r);
+      ++submit_retries_;
+      if (r == -EINTR) continue;
+      READBUF_CHECK(attempt <= 10000, "io_uring_submit keeps failing: %d", r);
+      if (StashCompletions() == 0) {
+        __kernel_timespec ts{.tv_sec = 0, .tv_nsec = 1'000'000};
+        io_uring_cqe* cqe = nullptr;
+        (void)io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
+        StashCompletions();
+      }
+    }
+  }
+
+  // Moves every completion out of the CQ into stashed_. Returns how many.
+  std::size_t StashCompletions() {
+    std::size_t n = 0;
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      stashed_.push_back(*cqe);
+      ++n;
+    }
+    io_uring_cq_advance(&ring_, static_cast<unsigned>(n));
+    return n;
+  }
+
+  // The next completion to dispatch, oldest first: stashed ones, then the
+  // CQ's. Each is consumed before it is dispatched, so a dispatch that
+  // stashes (Submit) never sees it twice.
+  bool PopCompletion(io_uring_cqe* out) {
+    if (stash_head_ < stashed_.size()) {
+      *out = stashed_[stash_head_++];
+      if (stash_head_ == stashed_.size()) {
+        stashed_.clear();
+        stash_head_ = 0;
+      }
+      return true;
+    }
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      *out = *cqe;
+      io_uring_cq_advance(&ring_, 1);
+      return true;
+    }
+    return false;
   }
 
   void ArmPoll(std::uint32_t idx) {
@@ -1028,13 +1088,15 @@ class UringBackend final : public Backend, public RecvRing {
       // operations retry and see the real state.
       bits = kReadable | kWritable;
     } else {
-      unsigned m = static_cast<unsigned>(cqe->res);
+      // Per direction, as on epoll: RDHUP closes the read side only, HUP
+      // both, ERR the write side (and wakes reads, which see the error).
+      const unsigned m = static_cast<unsigned>(cqe->res);
       bits = 0;
       if (m & (POLLIN | POLLPRI)) bits |= kReadable;
       if (m & POLLOUT) bits |= kWritable;
-      if (m & (POLLRDHUP | POLLHUP | POLLERR)) {
-        bits |= kHangup | kReadable | kWritable;
-      }
+      if (m & POLLRDHUP) bits |= kReadClosed;
+      if (m & POLLHUP) bits |= kReadClosed | kWriteClosed;
+      if (m & POLLERR) bits |= kReadable | kWriteClosed;
     }
     FdState* fs = s.fs;
     if (!more) ArmPoll(idx);  // multishot ended (overflow, error): re-arm
@@ -1042,6 +1104,9 @@ class UringBackend final : public Backend, public RecvRing {
   }
 
   int evfd_;
+  std::vector<io_uring_cqe> stashed_;  // reaped by Submit, not yet dispatched
+  std::size_t stash_head_ = 0;
+  std::uint64_t submit_retries_ = 0;
   bool abs_boottime_ = false;       // Wait uses an absolute BOOTTIME timeout
   bool registered_ring_fd_ = false;  // enter through ring_.enter_ring_fd
   bool msg_ring_ok_ = false;  // send cross-core wakes as MSG_RING

@@ -1,0 +1,117 @@
+// -----------------------------------------------------------------------------
+// File: io/internal/scope.h
+// -----------------------------------------------------------------------------
+//
+// Cancellation scopes: the unit in which a suspended task can be destroyed.
+//
+// A Scope is a part of one task that can be cancelled as a whole: the task
+// itself (its root scope is the TaskStateBase), or one branch of a race run
+// inside the task's own frames (timeout(), when_any). Scopes nest: a branch's
+// parent is the scope that was current when the race began. Every suspension
+// point (a RunNode) records the innermost scope it suspended in.
+//
+// Cancelling a scope destroys the frames and awaiters inside it at their
+// suspension points; their destructors deregister everything (fd waiters,
+// timers, wait queues, op slots). That is synchronous unless the scope is
+// *pinned*: a wake-up claimed by another thread is on its way into a frame
+// inside it (the message lives in that frame), or the kernel still owns a
+// buffer inside it (a started io_uring op). A pin is a wake reference,
+// counted on the scope where it was taken and on every scope above it, so
+// "no pins" is one atomic load at any level. A cancel that finds pins marks
+// the scope cancel-requested; from then on nothing inside it is resumed
+// (wake-ups are parked), and the delivery that releases the last pin
+// performs the cancellation (Core::DeliverPinnedWake).
+//
+// Thread safety: TryAcquireWake may run on any thread, under the lock of the
+// wait queue that holds the claimed waiter (which keeps every scope on the
+// chain alive: destroying the waiter takes that lock first). Everything else
+// runs on the task's core.
+
+#ifndef READBUF_IO_INTERNAL_SCOPE_H_
+#define READBUF_IO_INTERNAL_SCOPE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "io/internal/nodes.h"
+
+namespace readbuf {
+namespace io_internal {
+
+class Core;
+class Scope;
+class TaskStateBase;
+
+// ---------------------------------------------------------------------------
+// Scope
+// ---------------------------------------------------------------------------
+class Scope {
+ public:
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+  // The enclosing scope; null for a task's root scope.
+  Scope* parent() const { return parent_; }
+  // The task this scope belongs to (the root of the chain).
+  TaskStateBase* task();
+
+  // True if this scope or one around it has been asked to cancel: nothing
+  // inside may be resumed any more. On-core.
+  bool Cancelling() const;
+
+  // Pins this scope and every scope above it, unless one of them is being
+  // destroyed (then nothing is pinned and false is returned). Any thread;
+  // see the file comment for what keeps the chain alive.
+  bool TryAcquireWake();
+  // Undoes one TryAcquireWake. On-core (or rolling back on the claimer).
+  void ReleaseWake();
+  // Marks this scope as being destroyed if nothing inside it is pinned.
+  // Once it has returned true, TryAcquireWake fails for everything inside.
+  bool TryBeginDestroy();
+  bool pinned() const {
+    return (wake_state_.load(std::memory_order_acquire) & ~kDestroying) != 0;
+  }
+
+  // Requests cancellation (any thread for a task's root scope, on-core for a
+  // branch); Cancelled() performs it once TryBeginDestroy succeeds.
+  void MarkCancelRequested() {
+    cancel_requested_.store(true, std::memory_order_release);
+  }
+  bool cancel_requested() const {
+    return cancel_requested_.load(std::memory_order_acquire);
+  }
+
+  // Destroys what the scope holds and completes it as cancelled (the root:
+  // the task's frames; a branch: the raced awaitable, then resumes the
+  // awaiting frame). REQUIRES: on-core; TryBeginDestroy() returned true.
+  virtual void Cancelled(Core* core) = 0;
+
+  // Schedules the first resumption of a task and every bounced transfer
+  // (see BounceTo in core.h) of the frames running in this scope: a scope
+  // runs one frame at a time.
+  RunNode node;
+
+ protected:
+  explicit Scope(Scope* parent) : parent_(parent) {}
+  ~Scope() = default;
+
+ private:
+  static constexpr std::uint32_t kDestroying = 1u << 31;
+
+  Scope* const parent_;
+  // Pins in this scope's subtree, plus kDestroying.
+  std::atomic<std::uint32_t> wake_state_{0};
+  std::atomic<bool> cancel_requested_{false};
+};
+
+// The outermost scope around `s` (itself included) that was asked to
+// cancel, or null. On-core.
+Scope* OutermostCancelRequested(Scope* s);
+
+// True if `inner` is `outer` or nested inside it.
+bool ScopeWithin(const Scope* inner, const Scope* outer);
+
+}  // namespace io_internal
+}  // namespace readbuf
+
+#endif  // READBUF_IO_INTERNAL_SCOPE_H_
