@@ -26,6 +26,27 @@
 // for T = void), holding the task's value, or absl::CancelledError if the task
 // was cancelled (JoinHandle::cancel, or Runtime shutdown). Tasks that already
 // return absl::Status / absl::StatusOr<U> keep their type (see JoinResult).
+//
+// Cancellation contract (JoinHandle::cancel, Runtime::Shutdown, timeout()):
+//  * What happens: the task's coroutine frames are destroyed at the point
+//    where they are suspended, innermost first. No code of the task runs
+//    after that point except destructors; a task is never resumed once it
+//    has been asked to cancel.
+//  * What is released: everything the frames hold, by their destructors:
+//    fd waits, timers, places in Channel / AsyncMutex / RingBuffer queues (a
+//    wake-up meant for a cancelled waiter passes to the next one), io_uring
+//    op slots, pool blocks and buffers, sockets owned by the frames.
+//  * When: on the task's own core, cancel() does it before it returns,
+//    unless the task is pinned -- a wake-up from another core is already on
+//    its way into one of its frames, or the kernel still owns a buffer of an
+//    io_uring op it started. Then the task is destroyed the moment that
+//    wake-up or completion arrives (a started kernel op is asked to cancel
+//    first). From another thread, cancel() sends the request to the task's
+//    core. Either way, `co_await handle` (or BlockingJoin) returns only once
+//    the task is gone. A task that cancels itself is destroyed when it next
+//    suspends.
+//  * Work that must outlive a frame goes into its own task; dropping a
+//    JoinHandle detaches, it does not cancel.
 
 #ifndef READBUF_IO_RUNTIME_H_
 #define READBUF_IO_RUNTIME_H_
@@ -115,6 +136,13 @@ template <typename T>
 class TaskState;
 template <typename T>
 JoinHandle<T> SpawnTask(Core* core, Task<T> task);
+// The control block behind a handle, for io/ internals and tests.
+struct JoinHandleAccess {
+  template <typename T>
+  static TaskStateBase* State(const JoinHandle<T>& h) {
+    return h.st_;
+  }
+};
 }  // namespace io_internal
 
 // JoinHandle<T>
@@ -122,8 +150,9 @@ JoinHandle<T> SpawnTask(Core* core, Task<T> task);
 // Refers to a spawned task. `co_await handle` (on a core) waits for the task
 // and yields JoinResult<T>; the value can be taken once. Destroying the
 // handle detaches the task (it keeps running). cancel() destroys the task at
-// its next suspension point (at once if it is suspended), releasing
-// everything its frames hold (fd registrations, timers, waiters).
+// its suspension point, releasing everything its frames hold (see the
+// cancellation contract above): on the task's core before cancel() returns,
+// unless a pin delays it; from elsewhere through the core's inbox.
 //
 // Thread safety: cancel() and done() may be called from any thread; awaiting
 // happens on a core; one thread uses a given handle object at a time.
@@ -205,6 +234,7 @@ class [[nodiscard]] JoinHandle {
  private:
   template <typename U>
   friend JoinHandle<U> io_internal::SpawnTask(io_internal::Core*, Task<U>);
+  friend struct io_internal::JoinHandleAccess;
   explicit JoinHandle(io_internal::TaskState<T>* st) : st_(st) {}
 
   JoinResult<T> TakeResult() {

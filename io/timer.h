@@ -11,8 +11,17 @@
 //
 //   co_await readbuf::sleep_for(absl::Milliseconds(10));
 //   absl::StatusOr<size_t> n =
-//       co_await readbuf::timeout(stream.read(buf), absl::Seconds(5));
-//   if (absl::IsDeadlineExceeded(n.status())) ...
+//       co_await readbuf::timeout(readbuf::read_into(conn, buf), absl::Seconds(5));
+//   if (absl::IsDeadlineExceeded(n.status())) ...   // nothing was read
+//
+// Deadlines saturate: absl::InfiniteDuration() means never (a sleep that
+// only cancellation ends, a timeout that never fires), a zero or negative
+// duration means now, and no duration overflows.
+//
+// Cancellation: a sleep or timeout destroyed while suspended (its task
+// cancelled, or an outer timeout firing) removes its timer; timeout()
+// destroys the awaitable it runs (see timeout() below and the contract in
+// io/runtime.h).
 //
 // All functions here must be awaited on a reactor core.
 
@@ -133,29 +142,21 @@ class [[nodiscard]] TimeoutAwaiter {
     } else {
       std::coroutine_handle<> next = inner().await_suspend(caller);
       // A child coroutine runs next, inside the branch.
-      if (next != caller) return next;
+      if (next != caller && next != std::noop_coroutine()) return next;
       core_->set_current_scope(parent);
-      return caller;
+      return next;
     }
     core_->set_current_scope(parent);
     return std::noop_coroutine();
   }
 
   JoinResult<Result> await_resume() {
-    if (branch_.engaged()) {
-      core_->set_current_scope(branch_.get().parent());
-      core_->RemoveTimer(&timer_);
-    }
-    if (timed_out_) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("timeout: not done within ", absl::FormatDuration(duration_)));
-    }
-    if constexpr (std::is_void_v<Result>) {
-      inner().await_resume();
-      return absl::OkStatus();
-    } else {
-      return JoinResult<Result>(inner().await_resume());
-    }
+    if (branch_.engaged()) core_->RemoveTimer(&timer_);
+    JoinResult<Result> r = TakeResult();
+    // Back in the caller's scope, after the awaitable's own await_resume
+    // (a nested timeout restores its parent, our branch, first).
+    if (branch_.engaged()) core_->set_current_scope(branch_.get().parent());
+    return r;
   }
 
   // Ends the wait now, as if the deadline had passed: the awaitable is
@@ -186,6 +187,19 @@ class [[nodiscard]] TimeoutAwaiter {
   };
 
   static void OnTimer(TimerNode* t) { static_cast<Timer*>(t)->self->Expire(); }
+
+  JoinResult<Result> TakeResult() {
+    if (timed_out_) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("timeout: not done within ", absl::FormatDuration(duration_)));
+    }
+    if constexpr (std::is_void_v<Result>) {
+      inner().await_resume();
+      return absl::OkStatus();
+    } else {
+      return JoinResult<Result>(inner().await_resume());
+    }
+  }
   void Expire() { core_->CancelScope(&branch_.get()); }
 
   Inner& inner() {

@@ -93,6 +93,7 @@ std::size_t FrameBlockSize(std::size_t size) {
 void* AllocateFrame(std::size_t size) {
   const std::uint32_t c = ClassFor(size);
   FrameCache* cache = tls_cache;
+  if (cache != nullptr) ++cache->stats.frames_allocated;
   if (c < kNumClasses && cache != nullptr && cache->head[c] != nullptr) {
     FreeBlock* b = cache->head[c];
     cache->head[c] = b->next;
@@ -113,6 +114,7 @@ void FreeFrame(void* p, std::size_t size) noexcept {
   if (p == nullptr) return;
   const std::uint32_t c = ClassFor(size);
   FrameCache* cache = tls_cache;
+  if (cache != nullptr) ++cache->stats.frames_freed;
   if (c < kNumClasses && cache != nullptr &&
       cache->count[c] < kMaxCachedPerClass) {
     auto* b = static_cast<FreeBlock*>(p);

@@ -48,6 +48,10 @@ struct FrameCacheStats {
   std::uint64_t cache_hits = 0;    // allocations served from a freelist
   std::uint64_t cache_misses = 0;  // allocations that went to the allocator
   std::uint64_t cached_blocks = 0; // blocks currently held in freelists
+  // Frames allocated and freed on this thread (live = allocated - freed
+  // when no frame crosses threads).
+  std::uint64_t frames_allocated = 0;
+  std::uint64_t frames_freed = 0;
 };
 FrameCacheStats CurrentFrameCacheStats();
 
