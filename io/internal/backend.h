@@ -142,6 +142,14 @@ class Backend {
 // Creates the epoll backend (epoll fd + eventfd doorbell).
 absl::StatusOr<std::unique_ptr<Backend>> MakeEpollBackend();
 
+// Testing: the next `n` submissions (io_uring_submit, outside the wait) of
+// the io_uring backend on the calling thread fail with -`err` (EBUSY or
+// EAGAIN) before reaching the kernel, as a CQ overflow or a memory shortage
+// would make them. REQUIRES: on a core running io_uring.
+void InjectSubmitFailuresForTesting(int n, int err);
+// How many of them have not happened yet.
+int InjectedSubmitFailuresLeftForTesting();
+
 // Creates the io_uring backend on the calling thread (SINGLE_ISSUER: the
 // ring is bound to it). Fails where io_uring or the flags are unavailable.
 // `kernel_op_slots`: how many one-shot kernel ops may be in flight (> 0).

@@ -329,6 +329,12 @@ class UringBackend final : public Backend, public RecvRing {
 
   bool waits_on_boottime() const override { return abs_boottime_; }
 
+  void InjectSubmitFailures(int n, int err) {
+    injected_submit_failures_ = n;
+    injected_submit_errno_ = err;
+  }
+  int injected_submit_failures_left() const { return injected_submit_failures_; }
+
   DoorbellStats doorbell_stats() const override {
     DoorbellStats st;
     st.eventfd_writes = eventfd_writes_.load(std::memory_order_relaxed);
@@ -965,7 +971,13 @@ class UringBackend final : public Backend, public RecvRing {
   // for a completion first, so the retry is never a spin.
   void Submit() {
     for (int attempt = 1;; ++attempt) {
-      const int r = io_uring_submit(&ring_);
+      int r;
+      if (injected_submit_failures_ > 0) {
+        --injected_submit_failures_;
+        r = -injected_submit_errno_;
+      } else {
+        r = io_uring_submit(&ring_);
+      }
       if (r >= 0) return;
       READBUF_CHECK(r == -EBUSY || r == -EAGAIN || r == -EINTR, "io_uring_submit failed: %d", r);
       ++submit_retries_;
@@ -1107,6 +1119,8 @@ class UringBackend final : public Backend, public RecvRing {
   std::vector<io_uring_cqe> stashed_;  // reaped by Submit, not yet dispatched
   std::size_t stash_head_ = 0;
   std::uint64_t submit_retries_ = 0;
+  int injected_submit_failures_ = 0;  // InjectSubmitFailuresForTesting
+  int injected_submit_errno_ = 0;
   bool abs_boottime_ = false;       // Wait uses an absolute BOOTTIME timeout
   bool registered_ring_fd_ = false;  // enter through ring_.enter_ring_fd
   bool msg_ring_ok_ = false;  // send cross-core wakes as MSG_RING
@@ -1156,6 +1170,16 @@ class UringBackend final : public Backend, public RecvRing {
 };
 
 }  // namespace
+
+void InjectSubmitFailuresForTesting(int n, int err) {
+  READBUF_CHECK(tls_thread_ring != nullptr, "InjectSubmitFailuresForTesting off an io_uring core");
+  tls_thread_ring->InjectSubmitFailures(n, err);
+}
+
+int InjectedSubmitFailuresLeftForTesting() {
+  READBUF_CHECK(tls_thread_ring != nullptr, "InjectedSubmitFailuresLeftForTesting off an io_uring core");
+  return tls_thread_ring->injected_submit_failures_left();
+}
 
 void SetDefaultRecvRingOptions(const RecvRingOptions& options) {
   std::lock_guard<std::mutex> l(default_options_mu);

@@ -24,12 +24,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "buf/pooled.h"
 #include "buf/uninit.h"
 #include "gtest/gtest.h"
 #include "io/async_fd.h"
+#include "io/internal/backend.h"
 #include "io/channel.h"
 #include "io/io_status.h"
 #include "io/net.h"
@@ -498,6 +500,56 @@ TEST_P(EdgeTest, ClosingAnFdWakesItsWaiterWithAnError) {
     EXPECT_TRUE(absl::IsCancelled(s)) << static_cast<int>(kind) << ": " << s;
     EXPECT_NE(s.message().find("closed"), absl::string_view::npos) << s;
     EXPECT_EQ(CountOpenFds(), fds) << static_cast<int>(kind);
+  }
+}
+
+// --- io_uring: a full submission queue, and submits the kernel refuses -----
+
+// One task registers 1,500 fds without suspending: more poll SQEs than the
+// submission queue holds (1,024), so the ring flushes in the middle of the
+// iteration, and the first three of those submits fail with EBUSY (then
+// EAGAIN), as a CQ overflow would make them. Every fd must still be watched.
+Task<absl::Status> RegisterManyWhileSubmitsFail(int err) {
+  io_internal::InjectSubmitFailuresForTesting(3, err);
+  constexpr int kPairs = 750;
+  std::vector<UnixStream> ends;
+  std::vector<UnixStream> peers;
+  for (int i = 0; i < kPairs; ++i) {
+    absl::StatusOr<std::pair<UnixStream, UnixStream>> p = UnixStream::Pair();
+    if (!p.ok()) co_return p.status();
+    for (UnixStream* s : {&p->first, &p->second}) {
+      if (absl::Status r = io_internal::RegisterOnThisCore(
+              io_internal::AsyncFdAccess::State(s->async_fd()));
+          !r.ok()) {
+        co_return r;
+      }
+    }
+    ends.push_back(std::move(p->first));
+    peers.push_back(std::move(p->second));
+  }
+  if (io_internal::InjectedSubmitFailuresLeftForTesting() != 0) {
+    co_return absl::InternalError("the submission queue never filled");
+  }
+  // Every registration reached the kernel: each end sees its peer's byte.
+  for (int i = 0; i < kPairs; ++i) {
+    if (absl::Status s = co_await peers[i].write_all(Bytes("x")); !s.ok()) co_return s;
+  }
+  for (int i = 0; i < kPairs; ++i) {
+    Uninit b(8);
+    (void)ends[i].try_read(b);  // drain, then wait for the next byte
+    if (absl::Status s = co_await peers[i].write_all(Bytes("y")); !s.ok()) co_return s;
+    absl::StatusOr<size_t> n = co_await timeout(read_into(ends[i], b), absl::Seconds(2));
+    if (!n.ok()) co_return absl::InternalError(absl::StrCat("fd pair ", i, ": ", n.status().ToString()));
+  }
+  co_return absl::OkStatus();
+}
+
+TEST_P(EdgeTest, UringSurvivesAFullSubmissionQueueAndRefusedSubmits) {
+  Runtime rt(Options());
+  if (rt.backend_name() != std::string("io_uring")) GTEST_SKIP() << "io_uring only";
+  for (int err : {EBUSY, EAGAIN}) {
+    absl::Status s = rt.block_on(RegisterManyWhileSubmitsFail(err));
+    EXPECT_TRUE(s.ok()) << s;
   }
 }
 
