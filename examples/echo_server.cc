@@ -43,7 +43,18 @@
 //   ring_enobufs            RecvRingStats::enobufs
 //   ring_fallback_reads     RecvRingStats::fallback_reads
 //   rss_bytes               the process's resident set size (/proc/self/statm)
+//   stall_max_us            the largest lateness of any core's stall watchdog
+//                           wake-up (io/stall_watchdog.h), in microseconds,
+//                           since the previous stats line (since start for
+//                           the first line), a wake-up overdue now included;
+//                           0 without --stall_watchdog_period
+//   stall_ticks             watchdog wake-ups of all cores since start; 0
+//                           without --stall_watchdog_period
 // Without --stats_file, SIGUSR1 and SIGUSR2 are ignored.
+//
+// --stall_watchdog_period=D (e.g. 5ms; default 0 = off) runs a StallWatchdog:
+// every core wakes every D and records how late it woke, i.e. how long the
+// core could not run its timers (a task blocking or spinning on it).
 
 // GCC 12 rejects the std::atomic_thread_fence that absl::GetFlag inlines for
 // a sequence-locked flag (absl::Duration) under -fsanitize=thread
@@ -64,6 +75,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -90,6 +102,7 @@
 #include "io/read_into.h"
 #include "io/ring_read.h"
 #include "io/runtime.h"
+#include "io/stall_watchdog.h"
 #include "io/task.h"
 #include "io/timer.h"
 #include "io/trim_memory.h"
@@ -115,7 +128,11 @@ ABSL_FLAG(std::string, stats_file, "",
           "connections conn_owned_buffer_bytes pool_bytes_in_use "
           "pool_bytes_retained pool_blocks_in_use pool_hits pool_misses "
           "pool_trims ring_bytes_registered ring_queued_pool_bytes ring_enobufs "
-          "ring_fallback_reads rss_bytes.");
+          "ring_fallback_reads rss_bytes stall_max_us stall_ticks.");
+ABSL_FLAG(absl::Duration, stall_watchdog_period, absl::ZeroDuration(),
+          "If positive (at least 100us, e.g. 5ms): run a stall watchdog that wakes "
+          "every core this often and records how late it woke; reported as "
+          "stall_max_us and stall_ticks in the --stats_file line. 0 = off.");
 
 namespace {
 
@@ -124,7 +141,7 @@ constexpr char kUsage[] =
     "Usage: echo_server [--port=P] [--host=ADDR] [--threads=T]\n"
     "                   [--policy=zeroed|uninit|vectored|dyn|pooled|uring]\n"
     "                   [--backend=epoll|uring] [--buffer_size=N] [--pin]\n"
-    "                   [--stats_file=PATH]\n"
+    "                   [--stats_file=PATH] [--stall_watchdog_period=D]\n"
     "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.\n"
     "With --stats_file, SIGUSR1 writes one line of key=value stats to PATH\n"
     "(via PATH.tmp + rename); SIGUSR2 trims every core's pool, then writes it.";
@@ -238,8 +255,10 @@ size_t RssBytes() {
 
 // Collects every core's stats (trimming each pool first if asked) and writes
 // the stats line to `path` via `path`.tmp + rename.
+// `watchdog` may be null (stall_max_us and stall_ticks are then 0); its
+// interval restarts with each line.
 absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool trim_first,
-                            uint64_t seq) {
+                            uint64_t seq, readbuf::StallWatchdog* watchdog) {
   readbuf::BufferPoolStats pool;
   readbuf::RecvRingStats ring;
   for (int core = 0; core < rt.n_cores(); ++core) {
@@ -256,6 +275,9 @@ absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool 
     ring.enobufs += s->ring.enobufs;
     ring.fallback_reads += s->ring.fallback_reads;
   }
+  const int64_t stall_max_us =
+      watchdog != nullptr ? absl::ToInt64Microseconds(watchdog->TakeMaxLateness()) : 0;
+  const uint64_t stall_ticks = watchdog != nullptr ? watchdog->ticks() : 0;
   const std::string line = absl::StrCat(
       "seq=", seq, " cores=", rt.n_cores(),
       " connections=", std::max<int64_t>(0, g_connections.load()),
@@ -265,7 +287,8 @@ absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool 
       " pool_misses=", pool.misses, " pool_trims=", pool.trims,
       " ring_bytes_registered=", ring.bytes_registered,
       " ring_queued_pool_bytes=", ring.queued_pool_bytes, " ring_enobufs=", ring.enobufs,
-      " ring_fallback_reads=", ring.fallback_reads, " rss_bytes=", RssBytes(), "\n");
+      " ring_fallback_reads=", ring.fallback_reads, " rss_bytes=", RssBytes(),
+      " stall_max_us=", stall_max_us, " stall_ticks=", stall_ticks, "\n");
   const std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (f == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("fopen(", tmp, ")"));
@@ -299,6 +322,12 @@ int main(int argc, char** argv) {
   if (threads < 1 || threads > 256) return Usage("--threads must be in 1..256");
   if (port < 0 || port > 65535) return Usage("--port must be in 0..65535");
   if (buffer_size < 64) return Usage("--buffer_size must be at least 64");
+  const absl::Duration stall_period = absl::GetFlag(FLAGS_stall_watchdog_period);
+  if (stall_period != absl::ZeroDuration() &&
+      (stall_period < readbuf::StallWatchdog::kMinPeriod ||
+       stall_period == absl::InfiniteDuration())) {
+    return Usage("--stall_watchdog_period must be 0 (off) or at least 100us");
+  }
   if (policy != "zeroed" && policy != "uninit" && policy != "vectored" && policy != "dyn" &&
       policy != "pooled" && policy != "uring") {
     return Usage("unknown --policy=" + policy);
@@ -353,6 +382,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "echo_server: %s\n", rt.backend_note().c_str());
   }
 
+  std::unique_ptr<readbuf::StallWatchdog> watchdog;
+  if (stall_period > absl::ZeroDuration()) {
+    absl::StatusOr<std::unique_ptr<readbuf::StallWatchdog>> started =
+        readbuf::StallWatchdog::Start(rt, stall_period);
+    if (!started.ok()) {
+      std::fprintf(stderr, "echo_server: %s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    watchdog = *std::move(started);
+  }
+
   const auto size = static_cast<size_t>(buffer_size);
   std::vector<readbuf::JoinHandle<void>> acceptors;
   if (policy == "zeroed") {
@@ -379,13 +419,14 @@ int main(int argc, char** argv) {
     if (sigwait(&stop_signals, &signal_number) != 0) continue;
     if (signal_number != SIGUSR1 && signal_number != SIGUSR2) break;  // SIGINT/SIGTERM
     if (stats_file.empty()) continue;
-    absl::Status written =
-        WriteStatsFile(rt, stats_file, /*trim_first=*/signal_number == SIGUSR2, ++stats_seq);
+    absl::Status written = WriteStatsFile(rt, stats_file, /*trim_first=*/signal_number == SIGUSR2,
+                                          ++stats_seq, watchdog.get());
     if (!written.ok()) {
       std::fprintf(stderr, "echo_server: stats: %s\n", written.ToString().c_str());
     }
   }
   for (auto& a : acceptors) a.cancel();  // closes the listeners on their cores
+  watchdog.reset();                      // before its cores go
   rt.Shutdown(options.shutdown_grace);
   return 0;
 }

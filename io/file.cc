@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "io/internal/core.h"
 #include "io/internal/kernel_op.h"
+#include "io/io_status.h"
 
 namespace readbuf {
 
@@ -43,7 +44,9 @@ Task<absl::StatusOr<std::size_t>> File::read_at(std::span<std::byte> buf,
       op.state = io_internal::KernelOp::State::kIdle;
       const std::int32_t res = co_await io_internal::KernelOpAwaiter(&op);
       if (res >= 0) co_return static_cast<std::size_t>(res);
-      if (res == -EINTR || res == -EAGAIN) continue;
+      if (res == -EINTR) continue;
+      // An O_NONBLOCK file with nothing to read: resubmitting would spin.
+      if (res == -EAGAIN) co_return WouldBlockError();
       co_return absl::ErrnoToStatus(
           -res, absl::StrCat("read(fd=", fd_, ", offset=", offset, ") via io_uring"));
     }
@@ -53,6 +56,7 @@ Task<absl::StatusOr<std::size_t>> File::read_at(std::span<std::byte> buf,
                         static_cast<off_t>(offset));
     if (n >= 0) co_return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) co_return WouldBlockError();
     co_return absl::ErrnoToStatus(
         errno, absl::StrCat("pread(fd=", fd_, ", offset=", offset, ")"));
   }

@@ -10,6 +10,9 @@
 // plain pread() on the calling thread (a page-cache miss blocks the core
 // for the duration of the disk read).
 //
+// A file opened O_NONBLOCK (a FIFO, a device) that has nothing to read gives
+// WouldBlockError() (io/io_status.h): read_at does not wait for readiness.
+//
 // Cancellation: a cancelled task whose read is in the kernel is destroyed
 // once the read completes (the kernel is asked to cancel it), never while
 // the kernel may still write into `buf`.

@@ -1,0 +1,100 @@
+// -----------------------------------------------------------------------------
+// File: io/stall_watchdog.h
+// -----------------------------------------------------------------------------
+//
+// StallWatchdog measures how long each reactor core of a Runtime was unable
+// to run its timers: a core stalled by a task that blocks its thread or
+// spins without suspending. It runs one task per core that sleeps until a
+// deadline every `period` (sleep_until on CLOCK_BOOTTIME) and records, per
+// wake-up, how late it resumed (BootClock now minus the deadline). The
+// largest lateness since Start() or the last Reset()/TakeMaxLateness() is
+// kept; a wake-up that is overdue right now counts too, so a core that is
+// stuck for good is reported while it is stuck, not only once it recovers.
+//
+// Example:
+//
+//   absl::StatusOr<std::unique_ptr<readbuf::StallWatchdog>> wd =
+//       readbuf::StallWatchdog::Start(rt, absl::Milliseconds(5));
+//   if (!wd.ok()) ...;
+//   ...
+//   absl::Duration worst = (*wd)->TakeMaxLateness();  // and start over
+//
+// Cost: every core wakes up once per `period` (about a microsecond of work
+// each time), so an idle core never sleeps longer than `period`. Lateness
+// includes the time the task waited in the core's run queue behind other
+// ready tasks and the time the OS did not schedule the core's thread.
+//
+// Thread safety: every member may be called from any thread. The values are
+// relaxed atomics: a reading may miss a wake-up recorded at the same moment.
+
+#ifndef READBUF_IO_STALL_WATCHDOG_H_
+#define READBUF_IO_STALL_WATCHDOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "io/runtime.h"
+
+namespace readbuf {
+
+namespace io_internal {
+struct StallWatchdogState;
+}  // namespace io_internal
+
+// StallWatchdog
+//
+// Owns the per-core watchdog tasks; destroying it cancels them.
+class StallWatchdog {
+ public:
+  // The shortest period Start() accepts.
+  static constexpr absl::Duration kMinPeriod = absl::Microseconds(100);
+
+  // Spawns one watchdog task on each core of `rt` (rt.spawn_on(i, ...)),
+  // each waking every `period`.
+  // Errors: InvalidArgument if `period` is below kMinPeriod or infinite.
+  // REQUIRES: `rt` outlives the returned object and is not shut down.
+  static absl::StatusOr<std::unique_ptr<StallWatchdog>> Start(Runtime& rt,
+                                                              absl::Duration period);
+
+  // Cancels the tasks. Off a reactor core it waits up to one second for
+  // them to finish, then returns anyway: a core that is stalled for good
+  // does not block it (the task's state is shared, so a task cancelled
+  // later touches nothing freed). On a reactor core it does not wait.
+  ~StallWatchdog();
+
+  StallWatchdog(const StallWatchdog&) = delete;
+  StallWatchdog& operator=(const StallWatchdog&) = delete;
+
+  absl::Duration period() const { return period_; }
+
+  // The largest lateness of any core since Start() or the last Reset() /
+  // TakeMaxLateness(), including the lateness of a wake-up that is overdue
+  // now. Zero if every wake-up was on time.
+  absl::Duration max_lateness() const;
+
+  // max_lateness(), and starts a new interval (as Reset()) in the same step,
+  // so a wake-up recorded between a max_lateness() and a Reset() call is not
+  // lost. An overdue wake-up counts in both intervals.
+  absl::Duration TakeMaxLateness();
+
+  // Starts a new interval for max_lateness(). An overdue wake-up still
+  // counts in the new interval, with its whole lateness.
+  void Reset();
+
+  // Wake-ups recorded by all cores since Start() (not reset by Reset()).
+  std::uint64_t ticks() const;
+
+ private:
+  StallWatchdog(absl::Duration period, std::shared_ptr<io_internal::StallWatchdogState> state);
+
+  absl::Duration period_;
+  std::shared_ptr<io_internal::StallWatchdogState> state_;
+  std::vector<JoinHandle<void>> tasks_;
+};
+
+}  // namespace readbuf
+
+#endif  // READBUF_IO_STALL_WATCHDOG_H_
