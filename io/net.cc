@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "io/internal/backend.h"
@@ -56,6 +57,19 @@ Task<absl::Status> StreamSocket::write_all(std::span<const std::byte> buf) {
 Task<absl::StatusOr<std::size_t>> StreamSocket::writev(
     std::span<const iovec> iov) {
   return WriteV(fd_, FdKind::kSocket, iov);
+}
+Task<absl::Status> StreamSocket::write_all(std::string_view text) {
+  return WriteAll(fd_, FdKind::kSocket, std::as_bytes(std::span(text.data(), text.size())));
+}
+Task<absl::Status> StreamSocket::write_all(const absl::Cord& cord) {
+  std::vector<iovec> iov;
+  for (absl::string_view chunk : cord.Chunks()) {
+    iov.push_back(iovec{const_cast<char*>(chunk.data()), chunk.size()});
+  }
+  return WriteAllV(fd_, FdKind::kSocket, std::move(iov));
+}
+Task<absl::Status> StreamSocket::writev_all(std::span<const iovec> iov) {
+  return WriteAllV(fd_, FdKind::kSocket, std::vector<iovec>(iov.begin(), iov.end()));
 }
 
 absl::Status StreamSocket::shutdown(int how) {

@@ -7,6 +7,8 @@
 // O_CLOEXEC. Operations are Tasks to be awaited on a reactor core; the socket
 // stays on the core where it first waited.
 //
+// The data a write is given must stay alive until the write's Task is done.
+//
 // Errors are absl::Status values carrying errno and the operation
 // ("read(fd=7): Connection reset by peer"); EOF is a successful read of 0
 // bytes. Writes use MSG_NOSIGNAL, so a closed peer yields EPIPE / ECONNRESET
@@ -38,6 +40,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
 #include "buf/read_buf.h"
 #include "io/address.h"
 #include "io/async_fd.h"
@@ -69,6 +73,12 @@ class StreamSocket {
   Task<absl::StatusOr<std::size_t>> write(std::span<const std::byte> buf);
   // Writes all of `buf` or fails.
   Task<absl::Status> write_all(std::span<const std::byte> buf);
+  // The same for text: `co_await conn.write_all("HTTP/1.1 200 OK\r\n")`.
+  Task<absl::Status> write_all(std::string_view text);
+  // Writes every chunk of `cord`, gathered with writev(2) (no copy).
+  Task<absl::Status> write_all(const absl::Cord& cord);
+  // Writes every byte `iov` names (any number of iovecs) or fails.
+  Task<absl::Status> writev_all(std::span<const iovec> iov);
   // Gather write of some bytes.
   Task<absl::StatusOr<std::size_t>> writev(std::span<const iovec> iov);
 

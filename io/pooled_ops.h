@@ -93,20 +93,16 @@ struct PooledCopyOptions {
 
 namespace io_internal {
 
-// splice(2) src -> pipe -> dst, all non-blocking, waiting on readiness.
-// Returns bytes moved, or nullopt (with nothing moved) when the kernel
-// refuses splice for these fds (EINVAL), so the caller can fall back.
+// splice(2) src -> pipe -> dst, all non-blocking, waiting on readiness;
+// `*total` counts the bytes that reached dst as they go. Returns true at
+// src's EOF, false (with nothing moved) when the kernel refuses splice for
+// these fds (EINVAL), so the caller can fall back.
 template <HasAsyncFd Src, HasAsyncFd Dst>
-Task<absl::StatusOr<std::optional<uint64_t>>> SpliceCopy(Src& src, Dst& dst, size_t chunk) {
+Task<absl::StatusOr<bool>> SpliceCopy(Src& src, Dst& dst, size_t chunk, uint64_t* total) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
     co_return absl::ErrnoToStatus(errno, "pipe2 (for splice)");
   }
-  uint64_t total = 0;
-  // Every error says how much already reached dst.
-  const auto after_total = [&total](const absl::Status& s) {
-    return absl::Status(s.code(), absl::StrCat(s.message(), " (after ", total, " bytes copied)"));
-  };
   const absl::Cleanup close_pipe = [&] {
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
@@ -117,40 +113,78 @@ Task<absl::StatusOr<std::optional<uint64_t>>> SpliceCopy(Src& src, Dst& dst, siz
     // Fill the pipe from the source.
     ssize_t got;
     for (;;) {
+      if (!in.valid()) co_return absl::FailedPreconditionError("splice: the source is closed");
       got = ::splice(in.fd(), nullptr, pipe_fds[1], nullptr, chunk,
                      SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (got >= 0) break;
       if (errno == EINTR) continue;
-      if (errno == EINVAL && total == 0) co_return std::nullopt;  // not spliceable
+      if (errno == EINVAL && *total == 0) co_return false;  // not spliceable
       if (errno != EAGAIN) {
-        co_return after_total(
-            absl::ErrnoToStatus(errno, absl::StrCat("splice(fd=", in.fd(), " -> pipe)")));
+        co_return absl::ErrnoToStatus(errno, absl::StrCat("splice(fd=", in.fd(), " -> pipe)"));
       }
       in.mark_not_readable();
-      absl::Status ready = co_await in.readable();
-      if (!ready.ok()) co_return after_total(ready);
+      if (absl::Status ready = co_await in.readable(); !ready.ok()) co_return ready;
     }
-    if (got == 0) co_return std::optional<uint64_t>(total);  // EOF
+    if (got == 0) co_return true;  // EOF
     // Drain the pipe into the destination.
     size_t left = static_cast<size_t>(got);
     while (left != 0) {
+      if (!out.valid()) co_return absl::FailedPreconditionError("splice: the destination is closed");
       const ssize_t put = ::splice(pipe_fds[0], nullptr, out.fd(), nullptr, left,
                                    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (put > 0) {
         left -= static_cast<size_t>(put);
-        total += static_cast<uint64_t>(put);
+        *total += static_cast<uint64_t>(put);
         continue;
       }
       if (put < 0 && errno == EINTR) continue;
       if (put < 0 && errno == EAGAIN) {
         out.mark_not_writable();
-        absl::Status ready = co_await out.writable();
-        if (!ready.ok()) co_return after_total(ready);
+        if (absl::Status ready = co_await out.writable(); !ready.ok()) co_return ready;
         continue;
       }
-      co_return after_total(absl::ErrnoToStatus(
-          put < 0 ? errno : EPIPE, absl::StrCat("splice(pipe -> fd=", out.fd(), ")")));
+      co_return absl::ErrnoToStatus(put < 0 ? errno : EPIPE,
+                                    absl::StrCat("splice(pipe -> fd=", out.fd(), ")"));
     }
+  }
+}
+
+inline absl::Status ValidateCopyOptions(const PooledCopyOptions& options) {
+  if (options.max_chunk == 0 || options.max_chunk > BufferPool::kMaxPooledBlockSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pooled_copy: PooledCopyOptions.max_chunk=", options.max_chunk, ": must be in [1, ",
+        BufferPool::kMaxPooledBlockSize, "]"));
+  }
+  return absl::OkStatus();
+}
+
+// The body of pooled_copy: copies src to dst until EOF; `*total` counts the
+// bytes that reached dst as they go (so it is right whatever the outcome,
+// cancellation included).
+template <HasAsyncFd Src, class Dst>
+  requires AsyncSpanWriter<Dst>
+Task<absl::Status> CopyCounting(Src& src, Dst& dst, PooledCopyOptions options, uint64_t* total) {
+  if constexpr (HasAsyncFd<Dst>) {
+    if (options.allow_splice) {
+      absl::StatusOr<bool> spliced = co_await SpliceCopy(src, dst, options.max_chunk, total);
+      if (!spliced.ok()) co_return spliced.status();
+      if (*spliced) co_return absl::OkStatus();
+    }
+  }
+  Pooled buf(options.max_chunk);
+  for (;;) {
+    absl::StatusOr<size_t> n = co_await read_into(src, buf, options.max_chunk);
+    if (!n.ok()) co_return n.status();
+    if (*n == 0) co_return absl::OkStatus();
+    std::span<const std::byte> pending = buf.filled();
+    while (!pending.empty()) {
+      absl::StatusOr<size_t> w = co_await dst.write(pending);
+      if (!w.ok()) co_return w.status();
+      if (*w == 0) co_return absl::InternalError("pooled_copy: writer accepted 0 bytes");
+      pending = pending.subspan(*w);
+      *total += *w;
+    }
+    buf.clear();
   }
 }
 
@@ -165,45 +199,19 @@ Task<absl::StatusOr<std::optional<uint64_t>>> SpliceCopy(Src& src, Dst& dst, siz
 // Errors: InvalidArgument for options.max_chunk outside [1, 1 MiB]; the
 // first read or write error, whose message ends with "(after N bytes
 // copied)": those N bytes are gone to dst.
+// Cancellation: stops at the point where it waits; bytes already written
+// stay written (copy_bidirectional reports how many).
 // REQUIRES: on the core of both streams; both outlive the Task.
 template <HasAsyncFd Src, class Dst>
   requires AsyncSpanWriter<Dst>
 Task<absl::StatusOr<uint64_t>> pooled_copy(Src& src, Dst& dst, PooledCopyOptions options = {}) {
-  if (options.max_chunk == 0 || options.max_chunk > BufferPool::kMaxPooledBlockSize) {
-    co_return absl::InvalidArgumentError(absl::StrCat(
-        "pooled_copy: PooledCopyOptions.max_chunk=", options.max_chunk, ": must be in [1, ",
-        BufferPool::kMaxPooledBlockSize, "]"));
-  }
-  if constexpr (HasAsyncFd<Dst>) {
-    if (options.allow_splice) {
-      absl::StatusOr<std::optional<uint64_t>> spliced =
-          co_await io_internal::SpliceCopy(src, dst, options.max_chunk);
-      if (!spliced.ok()) co_return spliced.status();
-      if (spliced->has_value()) co_return **spliced;
-    }
-  }
-  Pooled buf(options.max_chunk);
+  if (absl::Status s = io_internal::ValidateCopyOptions(options); !s.ok()) co_return s;
   uint64_t total = 0;
-  for (;;) {
-    absl::StatusOr<size_t> n = co_await read_into(src, buf, options.max_chunk);
-    if (!n.ok()) {
-      co_return absl::Status(n.status().code(),
-                             absl::StrCat(n.status().message(), " (after ", total, " bytes copied)"));
-    }
-    if (*n == 0) co_return total;
-    std::span<const std::byte> pending = buf.filled();
-    while (!pending.empty()) {
-      absl::StatusOr<size_t> w = co_await dst.write(pending);
-      if (!w.ok()) {
-        co_return absl::Status(w.status().code(), absl::StrCat(w.status().message(), " (after ",
-                                                                total, " bytes copied)"));
-      }
-      if (*w == 0) co_return absl::InternalError("pooled_copy: writer accepted 0 bytes");
-      pending = pending.subspan(*w);
-      total += *w;
-    }
-    buf.clear();
+  absl::Status s = co_await io_internal::CopyCounting(src, dst, options, &total);
+  if (!s.ok()) {
+    co_return absl::Status(s.code(), absl::StrCat(s.message(), " (after ", total, " bytes copied)"));
   }
+  co_return total;
 }
 
 }  // namespace readbuf

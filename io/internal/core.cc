@@ -406,6 +406,12 @@ void Core::Loop() {
   }
 }
 
+void Core::DeliverOnce() {
+  DrainInbox();
+  backend_->Wait(BootTimeNowNs() + 1'000'000, this);
+  DrainInbox();
+}
+
 void Core::DrainInbox() {
   MsgNode* m;
   {

@@ -151,6 +151,18 @@ class Core final : private ReadinessSink {
   // Cancels a task of this core. The running task (self-cancel) is
   // destroyed when it next suspends; an unstarted one when it would start.
   void CancelTask(TaskStateBase* st);
+  // Delivers messages and kernel events -- but runs no task -- until
+  // `done()` holds or `deadline_ns` passes; returns done(). For a
+  // destructor that must see pinned tasks gone before it returns (their
+  // pins end with such a delivery). Waits at most 1 ms per step.
+  template <class Done>
+  bool DeliverUntil(Done done, std::int64_t deadline_ns) {
+    while (!done()) {
+      if (BootTimeNowNs() >= deadline_ns) return done();
+      DeliverOnce();
+    }
+    return true;
+  }
   void AddTimer(TimerNode* t) { timers_.Push(t); }
   void RemoveTimer(TimerNode* t) {
     if (t->armed()) timers_.Remove(t);
@@ -183,6 +195,7 @@ class Core final : private ReadinessSink {
 
  private:
   void OnReadiness(FdState* fs, std::uint32_t bits) override;
+  void DeliverOnce();
   void Loop();
   void DrainInbox();
   void FireTimers(std::int64_t now);

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstddef>
 #include <mutex>
@@ -144,6 +145,28 @@ Task<absl::Status> WriteAll(AsyncFd& fd, FdKind kind,
     absl::StatusOr<std::size_t> n = co_await WriteSome(fd, kind, buf);
     if (!n.ok()) co_return n.status();
     buf = buf.subspan(*n);
+  }
+  co_return absl::OkStatus();
+}
+
+Task<absl::Status> WriteAllV(AsyncFd& fd, FdKind kind, std::vector<iovec> iov) {
+  std::size_t first = 0;
+  while (first < iov.size()) {
+    if (iov[first].iov_len == 0) {
+      ++first;
+      continue;
+    }
+    absl::StatusOr<std::size_t> n =
+        co_await WriteV(fd, kind, std::span<const iovec>(iov).subspan(first));
+    if (!n.ok()) co_return n.status();
+    std::size_t left = *n;
+    while (left != 0) {
+      const std::size_t step = std::min(left, iov[first].iov_len);
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + step;
+      iov[first].iov_len -= step;
+      left -= step;
+      if (iov[first].iov_len == 0) ++first;
+    }
   }
   co_return absl::OkStatus();
 }

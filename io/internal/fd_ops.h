@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <span>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,6 +42,9 @@ Task<absl::StatusOr<std::size_t>> WriteV(AsyncFd& fd, FdKind kind,
                                          std::span<const iovec> iov);
 Task<absl::Status> WriteAll(AsyncFd& fd, FdKind kind,
                             std::span<const std::byte> buf);
+// Writes every byte `iov` names, IOV_MAX iovecs per call, resuming after
+// short writes. Takes the iovec list by value (the bytes must outlive it).
+Task<absl::Status> WriteAllV(AsyncFd& fd, FdKind kind, std::vector<iovec> iov);
 
 }  // namespace io_internal
 }  // namespace readbuf
