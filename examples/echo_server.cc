@@ -10,7 +10,7 @@
 //
 //   echo_server --port=0 --threads=2 --policy=pooled --backend=epoll
 //
-// --policy=uring (with --backend=uring) reads through each core's io_uring
+// --policy=uring (which implies --backend=uring) reads through each core's io_uring
 // provided-buffer ring instead (pooled_read, io/ring_read.h): one multishot
 // recv per connection, the kernel picks a pool buffer only when data arrives,
 // and the echo writes from that block (no copy).
@@ -102,6 +102,7 @@
 #include "io/read_into.h"
 #include "io/ring_read.h"
 #include "io/runtime.h"
+#include "io/server.h"
 #include "io/stall_watchdog.h"
 #include "io/task.h"
 #include "io/timer.h"
@@ -112,8 +113,9 @@ ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on.");
 ABSL_FLAG(int, threads, 1, "Reactor cores (threads), one listener each.");
 ABSL_FLAG(std::string, policy, "pooled",
           "Read buffer policy: zeroed, uninit, vectored, dyn, pooled, or uring "
-          "(io_uring provided-buffer ring; requires --backend=uring).");
-ABSL_FLAG(std::string, backend, "epoll", "Event loop: epoll or uring.");
+          "(io_uring provided-buffer ring; selects --backend=uring).");
+ABSL_FLAG(std::string, backend, "",
+          "Event loop: epoll or uring. Default: uring for --policy=uring, else epoll.");
 ABSL_FLAG(int, buffer_size, 8192,
           "Per-connection buffer bytes for zeroed, uninit, vectored and dyn. "
           "pooled sizes each read adaptively between 512 B and 128 KiB and holds "
@@ -207,27 +209,21 @@ readbuf::Task<void> Echo(readbuf::TcpStream conn, RingPolicy) {
   }
 }
 
-template <class Policy>
-readbuf::Task<void> AcceptLoop(readbuf::TcpListener listener, size_t buffer_size) {
-  for (;;) {
-    absl::StatusOr<readbuf::TcpStream> conn = co_await listener.accept();
-    if (!conn.ok()) {
-      // EMFILE/ENFILE: back off instead of spinning; other errors likewise.
-      std::fprintf(stderr, "echo_server: accept: %s\n", conn.status().ToString().c_str());
-      co_await readbuf::sleep_for(absl::Milliseconds(50));
-      continue;
-    }
-    readbuf::spawn(Echo(*std::move(conn), Policy(buffer_size))).detach();
+// The connection handler for --policy (every connection gets its own buffer).
+readbuf::ConnectionHandler HandlerFor(const std::string& policy, size_t buffer_size) {
+  auto with = [buffer_size]<class Policy>(Policy*) -> readbuf::ConnectionHandler {
+    return [buffer_size](readbuf::TcpStream conn) { return Echo(std::move(conn), Policy(buffer_size)); };
+  };
+  if (policy == "zeroed") return with(static_cast<readbuf::Zeroed*>(nullptr));
+  if (policy == "uninit") return with(static_cast<readbuf::Uninit*>(nullptr));
+  if (policy == "vectored") return with(static_cast<readbuf::Vectored<4>*>(nullptr));
+  if (policy == "dyn") return with(static_cast<readbuf::Dyn*>(nullptr));
+  if (policy == "uring") {
+    return [](readbuf::TcpStream conn) { return Echo(std::move(conn), RingPolicy(0)); };
   }
-}
-
-template <class Policy>
-void Serve(readbuf::Runtime& rt, std::vector<readbuf::TcpListener>& listeners,
-           size_t buffer_size, std::vector<readbuf::JoinHandle<void>>& acceptors) {
-  for (size_t i = 0; i < listeners.size(); ++i) {
-    acceptors.push_back(rt.spawn_on(static_cast<int>(i),
-                                    AcceptLoop<Policy>(std::move(listeners[i]), buffer_size)));
-  }
+  return [](readbuf::TcpStream conn) {
+    return Echo(std::move(conn), readbuf::Pooled(128 * 1024));
+  };
 }
 
 // One core's share of the stats line.
@@ -317,7 +313,7 @@ int main(int argc, char** argv) {
   const int threads = absl::GetFlag(FLAGS_threads);
   const int port = absl::GetFlag(FLAGS_port);
   const std::string policy = absl::GetFlag(FLAGS_policy);
-  const std::string backend = absl::GetFlag(FLAGS_backend);
+  std::string backend = absl::GetFlag(FLAGS_backend);
   const int buffer_size = absl::GetFlag(FLAGS_buffer_size);
   if (threads < 1 || threads > 256) return Usage("--threads must be in 1..256");
   if (port < 0 || port > 65535) return Usage("--port must be in 0..65535");
@@ -332,6 +328,7 @@ int main(int argc, char** argv) {
       policy != "pooled" && policy != "uring") {
     return Usage("unknown --policy=" + policy);
   }
+  if (backend.empty()) backend = policy == "uring" ? "uring" : "epoll";
   if (backend != "epoll" && backend != "uring") return Usage("unknown --backend=" + backend);
   if (policy == "uring" && backend != "uring") {
     return Usage("--policy=uring needs --backend=uring");
@@ -346,43 +343,39 @@ int main(int argc, char** argv) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-  // Signals go to sigwait() below, not to the reactor threads.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGUSR1);  // --stats_file: write the stats line
-  sigaddset(&stop_signals, SIGUSR2);  // --stats_file: trim, then write it
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
-  // One SO_REUSEPORT listener per core, all on the same port.
-  std::vector<readbuf::TcpListener> listeners;
-  readbuf::ListenOptions listen_options;
-  listen_options.reuse_port = true;
-  listen_options.backlog = 4096;
-  for (int i = 0; i < threads; ++i) {
-    absl::StatusOr<readbuf::TcpListener> l = readbuf::TcpListener::bind(*addr, listen_options);
-    if (!l.ok()) {
-      std::fprintf(stderr, "echo_server: %s\n", l.status().ToString().c_str());
-      return 1;
-    }
-    if (i == 0) *addr = *l->local_addr();  // the port the kernel picked
-    listeners.push_back(*std::move(l));
-  }
-
-  readbuf::RuntimeOptions options;
-  options.n_cores = threads;
-  options.pin_threads = absl::GetFlag(FLAGS_pin);
-  options.backend =
+  readbuf::ServerOptions options;
+  options.address = *addr;
+  options.runtime.n_cores = threads;
+  options.runtime.pin_threads = absl::GetFlag(FLAGS_pin);
+  options.runtime.backend =
       backend == "uring" ? readbuf::BackendKind::kUring : readbuf::BackendKind::kEpoll;
+  options.runtime.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
-  readbuf::Runtime rt(options);
+  // SIGUSR1: write the stats line; SIGUSR2: trim every core, then write it.
+  options.extra_signals = {SIGUSR1, SIGUSR2};
+  const std::string stats_file = absl::GetFlag(FLAGS_stats_file);
+  uint64_t stats_seq = 0;
+  std::unique_ptr<readbuf::StallWatchdog> watchdog;
+  options.on_signal = [&](int signal_number, readbuf::Server& server) {
+    if (stats_file.empty()) return;
+    absl::Status written = WriteStatsFile(server.runtime(), stats_file,
+                                          /*trim_first=*/signal_number == SIGUSR2, ++stats_seq,
+                                          watchdog.get());
+    if (!written.ok()) {
+      std::fprintf(stderr, "echo_server: stats: %s\n", written.ToString().c_str());
+    }
+  };
+  absl::StatusOr<std::unique_ptr<readbuf::Server>> server = readbuf::Server::Start(
+      std::move(options), HandlerFor(policy, static_cast<size_t>(buffer_size)));
+  if (!server.ok()) {
+    std::fprintf(stderr, "echo_server: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  readbuf::Runtime& rt = (*server)->runtime();
   if (!rt.backend_note().empty()) {
     std::fprintf(stderr, "echo_server: %s\n", rt.backend_note().c_str());
   }
-
-  std::unique_ptr<readbuf::StallWatchdog> watchdog;
   if (stall_period > absl::ZeroDuration()) {
     absl::StatusOr<std::unique_ptr<readbuf::StallWatchdog>> started =
         readbuf::StallWatchdog::Start(rt, stall_period);
@@ -393,40 +386,10 @@ int main(int argc, char** argv) {
     watchdog = *std::move(started);
   }
 
-  const auto size = static_cast<size_t>(buffer_size);
-  std::vector<readbuf::JoinHandle<void>> acceptors;
-  if (policy == "zeroed") {
-    Serve<readbuf::Zeroed>(rt, listeners, size, acceptors);
-  } else if (policy == "uninit") {
-    Serve<readbuf::Uninit>(rt, listeners, size, acceptors);
-  } else if (policy == "vectored") {
-    Serve<readbuf::Vectored<4>>(rt, listeners, size, acceptors);
-  } else if (policy == "dyn") {
-    Serve<readbuf::Dyn>(rt, listeners, size, acceptors);
-  } else if (policy == "uring") {
-    Serve<RingPolicy>(rt, listeners, 0, acceptors);
-  } else {
-    Serve<readbuf::Pooled>(rt, listeners, 128 * 1024, acceptors);
-  }
-
-  std::printf("listening %u\n", addr->port());
+  std::printf("listening %u\n", (*server)->local_address().port());
   std::fflush(stdout);
-
-  const std::string stats_file = absl::GetFlag(FLAGS_stats_file);
-  uint64_t stats_seq = 0;
-  int signal_number = 0;
-  for (;;) {
-    if (sigwait(&stop_signals, &signal_number) != 0) continue;
-    if (signal_number != SIGUSR1 && signal_number != SIGUSR2) break;  // SIGINT/SIGTERM
-    if (stats_file.empty()) continue;
-    absl::Status written = WriteStatsFile(rt, stats_file, /*trim_first=*/signal_number == SIGUSR2,
-                                          ++stats_seq, watchdog.get());
-    if (!written.ok()) {
-      std::fprintf(stderr, "echo_server: stats: %s\n", written.ToString().c_str());
-    }
-  }
-  for (auto& a : acceptors) a.cancel();  // closes the listeners on their cores
-  watchdog.reset();                      // before its cores go
-  rt.Shutdown(options.shutdown_grace);
+  (*server)->Run();  // until SIGINT/SIGTERM; the listeners close
+  watchdog.reset();   // before its cores go
+  server->reset();    // connections get --shutdown_grace, then the cores stop
   return 0;
 }

@@ -37,8 +37,9 @@ std::unique_ptr<ServerProcess> StartServer(const std::string& policy, const std:
                                            int threads = 1,
                                            const std::string& stats_file = "") {
   ServerProcess::Options options;
-  options.argv = {ServerPath(), "--port=0", "--policy=" + policy, "--backend=" + backend,
+  options.argv = {ServerPath(), "--port=0", "--policy=" + policy,
                   "--threads=" + std::to_string(threads)};
+  if (!backend.empty()) options.argv.push_back("--backend=" + backend);
   if (!stats_file.empty()) options.argv.push_back("--stats_file=" + stats_file);
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(options);
   EXPECT_TRUE(server.ok()) << server.status();
@@ -174,9 +175,10 @@ TEST(EchoServerStatsTest, PooledHoldsNothingWhileIdleAndTrimsOnSigusr2) {
   EXPECT_TRUE(server->Stop().ok());
 }
 
+// --policy=uring selects the io_uring backend by itself (no --backend).
 TEST(EchoServerStatsTest, RingReportsRegisteredBuffers) {
   const std::string path = StatsPath("ring");
-  std::unique_ptr<ServerProcess> server = StartServer("uring", "uring", /*threads=*/1, path);
+  std::unique_ptr<ServerProcess> server = StartServer("uring", "", /*threads=*/1, path);
   ASSERT_NE(server, nullptr);
   absl::StatusOr<bench::IdleConnections> conns = bench::IdleConnections::Open(server->port(), 10);
   ASSERT_TRUE(conns.ok()) << conns.status();

@@ -1,0 +1,133 @@
+#include "io/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "io/timer.h"
+
+namespace readbuf {
+namespace {
+
+sigset_t ServerSignals(const ServerOptions& options) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  for (int s : options.extra_signals) sigaddset(&set, s);
+  return set;
+}
+
+// Accepts on `listener` until cancelled; each connection's handler runs as
+// a detached task on this core, or on the next core round-robin.
+Task<void> AcceptLoop(TcpListener listener, const ConnectionHandler* handler, Runtime* rt,
+                      bool distribute, std::shared_ptr<std::atomic<std::uint64_t>> accepted) {
+  std::uint32_t next = 0;
+  for (;;) {
+    absl::StatusOr<TcpStream> conn = co_await listener.accept();
+    if (!conn.ok()) {
+      // accept() already backs off on EMFILE and friends; anything else
+      // (a closed listener is cancellation) is retried after a pause.
+      co_await sleep_for(absl::Milliseconds(50));
+      continue;
+    }
+    accepted->fetch_add(1, std::memory_order_relaxed);
+    Task<void> task = (*handler)(*std::move(conn));
+    if (distribute) {
+      // The stream registers with a core on its first wait: it moves freely
+      // until then.
+      rt->spawn_on(static_cast<int>(next++ % static_cast<std::uint32_t>(rt->n_cores())),
+                   std::move(task))
+          .detach();
+    } else {
+      spawn(std::move(task)).detach();
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
+                                                      ConnectionHandler handler) {
+  std::unique_ptr<Server> server(new Server());
+  server->options_ = std::move(options);
+  ServerOptions& o = server->options_;
+  const bool distribute = o.accept == ServerOptions::Accept::kDistributeFromCore0;
+  int cores = o.runtime.n_cores;
+  if (cores <= 0) cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores <= 0) cores = 1;
+  o.runtime.n_cores = cores;
+  o.listen.reuse_port = !distribute;
+
+  std::vector<TcpListener> listeners;
+  SocketAddress addr = o.address;
+  for (int i = 0; i < (distribute ? 1 : cores); ++i) {
+    absl::StatusOr<TcpListener> l = TcpListener::bind(addr, o.listen);
+    if (!l.ok()) return l.status();
+    if (i == 0) {
+      absl::StatusOr<SocketAddress> bound = l->local_addr();
+      if (!bound.ok()) return bound.status();
+      addr = *bound;  // the others bind the port the kernel picked
+    }
+    listeners.push_back(*std::move(l));
+  }
+  server->local_ = addr;
+
+  // Signals go to Run(), never to a core: block them before the threads
+  // exist (they inherit the mask).
+  const sigset_t signals = ServerSignals(o);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  server->runtime_ = std::make_unique<Runtime>(o.runtime);
+  auto shared_handler = std::make_shared<ConnectionHandler>(std::move(handler));
+  server->handler_ = shared_handler;
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    server->acceptors_.push_back(server->runtime_->spawn_on(
+        static_cast<int>(i), AcceptLoop(std::move(listeners[i]), shared_handler.get(),
+                                        server->runtime_.get(), distribute, server->accepted_)));
+  }
+  return server;
+}
+
+Server::~Server() { Drain(); }
+
+void Server::Run() {
+  const sigset_t signals = ServerSignals(options_);
+  while (!stop_.load()) {
+    timespec wait{.tv_sec = 0, .tv_nsec = 100'000'000};
+    const int sig = ::sigtimedwait(&signals, nullptr, &wait);
+    if (sig < 0) continue;  // timeout or EINTR: look at stop_ again
+    if (sig == SIGINT || sig == SIGTERM) break;
+    if (options_.on_signal) options_.on_signal(sig, *this);
+  }
+  StopAccepting();
+}
+
+void Server::StopAccepting() {
+  // Each acceptor is destroyed on its core, closing its listener.
+  for (JoinHandle<void>& a : acceptors_) {
+    if (!a.valid()) continue;
+    a.cancel();
+    (void)a.BlockingJoin();
+    a.detach();
+  }
+}
+
+void Server::Drain() {
+  if (runtime_ == nullptr) return;  // Start() failed before the cores started
+  StopAccepting();
+  runtime_->Shutdown(options_.shutdown_grace);
+}
+
+}  // namespace readbuf
