@@ -131,6 +131,27 @@ TEST_P(AsyncFdTest, MoveAndRelease) {
   ::close(p.w);
 }
 
+// A loop that retries EAGAIN without suspending (the bug a sticky "hangup"
+// flag once caused) is caught in debug builds.
+TEST(AsyncFdDeathTest, RetryingEagainInPlaceIsACheckFailureInDebugBuilds) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "the check is debug-only";
+#else
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+  AsyncFd fd(p[0]);
+  EXPECT_DEATH(
+      {
+        for (int i = 0; i < 100; ++i) {
+          char c;
+          if (::read(fd.fd(), &c, 1) < 0 && errno == EAGAIN) fd.mark_not_readable();
+        }
+      },
+      "EAGAINs on read without a suspension");
+  ::close(p[1]);
+#endif
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, AsyncFdTest,
                          ::testing::ValuesIn(testing_io::AllBackends()),
                          testing_io::BackendName);
