@@ -218,7 +218,7 @@ class [[nodiscard]] JoinHandle {
 
    private:
     JoinHandle* h_;
-    io_internal::WaitAwaiter<DoneFn> wait_;
+    io_internal::WaitAwaiter<DoneFn, io_internal::SpinLock> wait_;
   };
 
   // REQUIRES: valid(); on a reactor core.
@@ -238,9 +238,9 @@ class [[nodiscard]] JoinHandle {
   explicit JoinHandle(io_internal::TaskState<T>* st) : st_(st) {}
 
   JoinResult<T> TakeResult() {
-    std::lock_guard<std::mutex> l(st_->mu_);
+    std::lock_guard<io_internal::SpinLock> l(st_->mu_);
     READBUF_DCHECK(st_->done(), "result of an unfinished task");
-    if (st_->cancelled_) return absl::CancelledError("task was cancelled");
+    if (st_->cancelled()) return absl::CancelledError("task was cancelled");
     if constexpr (std::is_void_v<T>) {
       return absl::OkStatus();
     } else {

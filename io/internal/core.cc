@@ -78,9 +78,7 @@ void TaskStateBase::RequestCancel() {
 }
 
 void TaskStateBase::BlockUntilDone() {
-  while (!done_.load(std::memory_order_acquire)) {
-    done_.wait(false, std::memory_order_acquire);
-  }
+  while (!done()) done_.wait(kRunning, std::memory_order_acquire);
 }
 
 void TaskStateBase::Cancelled(Core* core) { DestroyTask(core, this); }
@@ -116,8 +114,17 @@ void HandleWake(Core* core, MsgNode* m) {
   core->DeliverPinnedWake(&w->run);
 }
 
+// A close requested from another thread (rare: it is allocated then, so an
+// FdState carries no message of its own).
+struct CloseFdMsg {
+  MsgNode msg;
+  FdState* fs;
+};
+
 void HandleCloseFd(Core* core, MsgNode* m) {
-  FdState* fs = ContainerOf(m, &FdState::close_msg);
+  CloseFdMsg* c = ContainerOf(m, &CloseFdMsg::msg);
+  FdState* fs = c->fs;
+  delete c;
   if (fs->core.load(std::memory_order_acquire) != nullptr) {
     core->CloseOwned(fs);
   } else {
@@ -142,9 +149,12 @@ void CloseFdState(FdState* fs) {
   } else if (core == CurrentCore()) {
     core->CloseOwned(fs);
   } else {
-    fs->close_msg.handler = &HandleCloseFd;
+    auto* c = new CloseFdMsg{MsgNode{nullptr, &HandleCloseFd}, fs};
     // A finished core has already orphaned the fd (under its inbox lock).
-    if (!core->Post(&fs->close_msg)) CloseAndDelete(fs);
+    if (!core->Post(&c->msg)) {
+      delete c;
+      CloseAndDelete(fs);
+    }
   }
 }
 
@@ -163,11 +173,10 @@ void SpawnOn(Core* core, TaskStateBase* st, std::coroutine_handle<> root) {
   st->root_ = {};
   root.destroy();
   {
-    std::lock_guard<std::mutex> l(st->mu_);
-    st->cancelled_ = true;
-    st->done_.store(true, std::memory_order_release);
+    std::lock_guard<SpinLock> l(st->mu_);
+    st->MarkDone(/*cancelled=*/true);
   }
-  st->done_.notify_all();
+  st->NotifyDone();
   st->Unref();
 }
 
@@ -487,15 +496,14 @@ void Core::FinishTask(TaskStateBase* st, bool cancelled) {
   }
   Waiter* woken = nullptr;  // singly linked through `next`
   {
-    std::lock_guard<std::mutex> l(st->mu_);
-    st->cancelled_ = cancelled;
-    st->done_.store(true, std::memory_order_release);
+    std::lock_guard<SpinLock> l(st->mu_);
+    st->MarkDone(cancelled);
     while (Waiter* w = st->joiners_.ClaimOne()) {
       w->next = woken;
       woken = w;
     }
   }
-  st->done_.notify_all();
+  st->NotifyDone();
   while (woken != nullptr) {
     Waiter* next = woken->next;
     woken->next = nullptr;

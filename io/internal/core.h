@@ -41,6 +41,7 @@
 #include "io/internal/frame_allocator.h"
 #include "io/internal/nodes.h"
 #include "io/internal/scope.h"
+#include "io/internal/spin_lock.h"
 #include "io/internal/timer_heap.h"
 #include "io/internal/wait_queue.h"
 
@@ -76,7 +77,7 @@ class TaskStateBase : public Scope {
   void RequestCancel();
 
   // Any thread.
-  bool done() const { return done_.load(std::memory_order_acquire); }
+  bool done() const { return done_.load(std::memory_order_acquire) != kRunning; }
   // Blocks the calling (non-core) thread until the task is done.
   void BlockUntilDone();
 
@@ -87,24 +88,39 @@ class TaskStateBase : public Scope {
   // Destroys the task's frames and completes it as cancelled.
   void Cancelled(Core* core) override;
 
-  std::mutex mu_;
-  WaitQueue joiners_;  // guarded by mu_
-  // Set once, under mu_; read without it by done() and BlockUntilDone(),
-  // which waits on it (std::atomic wait/notify: no condition variable).
-  std::atomic<bool> done_{false};
-  bool cancelled_ = false;  // guarded by mu_; written before done_
-  std::atomic<bool> cancel_posted_{false};
+  // True once the task ended by cancellation. REQUIRES: done().
+  bool cancelled() const { return done_.load(std::memory_order_acquire) == kCancelled; }
+  // Ends the task: sets done (and cancelled) and wakes BlockUntilDone.
+  // REQUIRES: mu_ held.
+  void MarkDone(bool cancelled) {
+    done_.store(cancelled ? kCancelled : kFinished, std::memory_order_release);
+  }
+  void NotifyDone() { done_.notify_all(); }
 
+  // The small fields first, packed into one word: a task's control block is
+  // part of every idle connection's cost.
+  SpinLock mu_;
+  // kRunning until the task ends; set once, under mu_; read without it by
+  // done() and BlockUntilDone(), which waits on it (std::atomic wait/notify).
+  std::atomic<std::uint8_t> done_{kRunning};
+  std::atomic<bool> cancel_posted_{false};
+  bool adopted_ = false;  // on-core: the core has taken the task in
+ private:
+  std::atomic<int> refs_{1};
+
+ public:
+  WaitQueue joiners_;  // guarded by mu_
   Core* core_ = nullptr;
   std::coroutine_handle<> root_;
-  bool adopted_ = false;  // on-core: the core has taken the task in
   MsgNode spawn_msg_;
   MsgNode cancel_msg_;
   TaskStateBase* live_prev_ = nullptr;  // core's live list, on-core only
   TaskStateBase* live_next_ = nullptr;
 
  private:
-  std::atomic<int> refs_{1};
+  static constexpr std::uint8_t kRunning = 0;
+  static constexpr std::uint8_t kFinished = 1;
+  static constexpr std::uint8_t kCancelled = 2;
 };
 
 // ---------------------------------------------------------------------------

@@ -60,7 +60,9 @@ struct FdState {
   FdState(const FdState&) = delete;
   FdState& operator=(const FdState&) = delete;
 
+  // Fields ordered to pack: an FdState is part of every idle connection.
   int fd;
+  std::uint32_t backend_slot = 0;  // the backend's registration handle
   // Owning core once registered; null before registration and after the
   // core has exited (orphaned) or the fd was closed.
   std::atomic<Core*> core{nullptr};
@@ -78,12 +80,10 @@ struct FdState {
   // or edge; see NoteEagain.
   std::uint16_t eagain_streak[2] = {0, 0};
 #endif
-  std::uint32_t backend_slot = 0;  // the backend's registration handle
   RunNode* read_waiter = nullptr;
   RunNode* write_waiter = nullptr;
   FdState* reg_prev = nullptr;  // core registry
   FdState* reg_next = nullptr;
-  MsgNode close_msg;
 
   // An operation suspends on this state; it calls ReleaseHold when it
   // resumes or is destroyed.

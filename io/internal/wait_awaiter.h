@@ -32,10 +32,12 @@ namespace io_internal {
 // await_resume() returns false on timeout. The owner re-checks its condition
 // after waking (wake-ups may be spurious: another task can take the item
 // first).
-template <typename Ready>
+// `Mutex` is the owner's lock type (std::mutex, or SpinLock for a task's
+// joiners).
+template <typename Ready, typename Mutex = std::mutex>
 class WaitAwaiter {
  public:
-  WaitAwaiter(std::mutex* mu, WaitQueue* q, Ready ready,
+  WaitAwaiter(Mutex* mu, WaitQueue* q, Ready ready,
               std::optional<std::int64_t> deadline_ns = std::nullopt)
       : mu_(mu), q_(q), ready_(std::move(ready)), deadline_ns_(deadline_ns) {
     if (deadline_ns_ == kNoDeadline) deadline_ns_.reset();
@@ -48,7 +50,7 @@ class WaitAwaiter {
     if (timer_.armed()) w_.core->RemoveTimer(&timer_);
     Waiter* pass_on = nullptr;
     {
-      std::lock_guard<std::mutex> l(*mu_);
+      std::lock_guard<Mutex> l(*mu_);
       if (w_.state == Waiter::kQueued) {
         q_->Remove(&w_);
       } else if (w_.state == Waiter::kNotified && !w_.timed_out) {
@@ -64,7 +66,7 @@ class WaitAwaiter {
   bool await_suspend(std::coroutine_handle<> h) {
     Core* core = CurrentCore();
     READBUF_CHECK(core != nullptr, "awaiting outside a reactor core");
-    std::lock_guard<std::mutex> l(*mu_);
+    std::lock_guard<Mutex> l(*mu_);
     if (ready_()) return false;
     if (deadline_ns_.has_value() && *deadline_ns_ <= BootTimeNowNs()) {
       w_.timed_out = true;
@@ -87,7 +89,7 @@ class WaitAwaiter {
   bool await_resume() {
     if (suspended_) {
       if (timer_.armed()) w_.core->RemoveTimer(&timer_);
-      std::lock_guard<std::mutex> l(*mu_);
+      std::lock_guard<Mutex> l(*mu_);
       w_.state = Waiter::kResumed;
     }
     return !w_.timed_out;
@@ -101,7 +103,7 @@ class WaitAwaiter {
     WaitAwaiter* self = static_cast<Timer*>(t)->self;
     bool wake = false;
     {
-      std::lock_guard<std::mutex> l(*self->mu_);
+      std::lock_guard<Mutex> l(*self->mu_);
       if (self->w_.state == Waiter::kQueued) {
         self->q_->Remove(&self->w_);
         self->w_.state = Waiter::kNotified;
@@ -112,7 +114,7 @@ class WaitAwaiter {
     if (wake) self->w_.core->Schedule(&self->w_.run);
   }
 
-  std::mutex* mu_;
+  Mutex* mu_;
   WaitQueue* q_;
   Ready ready_;
   std::optional<std::int64_t> deadline_ns_;
@@ -121,11 +123,11 @@ class WaitAwaiter {
   Timer timer_;
 };
 
-template <typename Ready>
-WaitAwaiter(std::mutex*, WaitQueue*, Ready) -> WaitAwaiter<Ready>;
-template <typename Ready>
-WaitAwaiter(std::mutex*, WaitQueue*, Ready, std::optional<std::int64_t>)
-    -> WaitAwaiter<Ready>;
+template <typename Ready, typename Mutex>
+WaitAwaiter(Mutex*, WaitQueue*, Ready) -> WaitAwaiter<Ready, Mutex>;
+template <typename Ready, typename Mutex>
+WaitAwaiter(Mutex*, WaitQueue*, Ready, std::optional<std::int64_t>)
+    -> WaitAwaiter<Ready, Mutex>;
 
 }  // namespace io_internal
 }  // namespace readbuf
