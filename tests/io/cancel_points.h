@@ -136,7 +136,7 @@ inline CancelExploration ExploreCancellation(Runtime& rt, CancelVia via,
                                              int max_points = 400) {
   using cancel_points_internal::DriveOnce;
   using cancel_points_internal::RunOutcome;
-  constexpr int kRetries = 3;
+  constexpr int kRetries = 5;
   CancelExploration result;
   auto run = [&](int cancel_at, RunOutcome* out) -> bool {
     std::function<void()> after;
@@ -176,6 +176,7 @@ inline CancelExploration ExploreCancellation(Runtime& rt, CancelVia via,
       result.failure = absl::StrCat(where, now - fds, " fds left open");
       return result;
     }
+    if (o.cancelled) retries = 0;
     if (!o.cancelled && retries < kRetries) {
       // Suspensions vary with timing (one read or two for a peer's bytes):
       // a run that finished early gets another chance to reach point k.

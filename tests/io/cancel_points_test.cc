@@ -72,11 +72,11 @@ class CancelPointsTest : public ::testing::TestWithParam<Param> {
   // Explores the scenario and reports what it tried.
   void Explore(Runtime& rt, std::function<ScenarioRun()> make, int min_points = 1) {
     CancelExploration e = ExploreCancellation(rt, via(), std::move(make));
-    // The number of suspensions varies a little from run to run (a peer's
-    // bytes arrive in one read or two); every run up to the uncancelled one
-    // was cancelled at its chosen point.
+    // The number of suspensions varies from run to run (a peer's bytes
+    // arrive in one read or two; another core answers before or after we
+    // wait); every run up to the uncancelled one was cancelled at its chosen
+    // point, so the points tried are the cancelled runs.
     EXPECT_EQ(e.failure, "");
-    EXPECT_GE(e.points, min_points);
     EXPECT_GE(e.cancelled_runs, min_points);
     RecordProperty("cancellation_points", e.points);
     std::printf("[ points   ] %s: %d suspension points, %d cancelled runs\n",
