@@ -5,8 +5,9 @@
 // AsyncMutex<T>: a mutex that suspends the waiting task (never the core's
 // thread) and guards a T. `co_await m.lock()` yields a Guard giving access to
 // the value; the Guard unlocks on destruction. Waiters on other cores are
-// resumed on their own core. Fair enough for protection, not FIFO-strict: a
-// task arriving while a woken waiter is on its way may take the lock first.
+// resumed on their own core. Fair: unlocking with waiters hands the lock
+// straight to the first of them (FIFO), so a task that unlocks and relocks
+// in a loop cannot starve a waiter on another core.
 //
 // Example:
 //
@@ -71,18 +72,24 @@ class AsyncMutex {
   };
 
   // Waits for the lock. REQUIRES: on a reactor core.
+  // Cancellation: a waiter cancelled after the lock was handed to it passes
+  // the lock on to the next waiter (or releases it).
   Task<Guard> lock() {
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (!locked_) {
-          locked_ = true;
-          co_return Guard(this);
-        }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!locked_ && waiters_.empty()) {
+        locked_ = true;
+        co_return Guard(this);
       }
-      co_await io_internal::WaitAwaiter(&mu_, &waiters_,
-                                        [this] { return !locked_; });
     }
+    io_internal::WaitAwaiter wait(&mu_, &waiters_, [this] { return !locked_; });
+    wait.set_pass_on(&PassLockOn, this);
+    co_await wait;
+    std::lock_guard<std::mutex> l(mu_);
+    // Woken by Unlock (the lock was handed over, locked_ still set), or the
+    // lock was free when we came to wait.
+    locked_ = true;
+    co_return Guard(this);
   }
 
   // Takes the lock if it is free.
@@ -99,14 +106,23 @@ class AsyncMutex {
   }
 
  private:
+  // Hands the lock to the first waiter, or releases it.
   void Unlock() {
     io_internal::Waiter* w;
     {
       std::lock_guard<std::mutex> l(mu_);
-      locked_ = false;
       w = waiters_.ClaimOne();
+      if (w == nullptr) locked_ = false;
     }
     if (w != nullptr) w->Wake();
+  }
+
+  // A waiter the lock was handed to was destroyed before it ran: hand the
+  // lock on. Called with mu_ held.
+  static io_internal::Waiter* PassLockOn(void* self, io_internal::WaitQueue* q) {
+    io_internal::Waiter* w = q->ClaimOne();
+    if (w == nullptr) static_cast<AsyncMutex*>(self)->locked_ = false;
+    return w;
   }
 
   mutable std::mutex mu_;

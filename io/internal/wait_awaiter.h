@@ -9,7 +9,9 @@
 //
 // Cancellation: destroying a suspended WaitAwaiter removes it from the queue;
 // one that was woken but destroyed before it ran hands the wake-up on to the
-// next waiter, so a cancelled receiver never swallows a notification.
+// next waiter, so a cancelled receiver never swallows a notification. An
+// owner that hands more than a wake-up to the woken waiter (AsyncMutex hands
+// over the lock itself) sets its own hand-on with set_pass_on().
 
 #ifndef READBUF_IO_INTERNAL_WAIT_AWAITER_H_
 #define READBUF_IO_INTERNAL_WAIT_AWAITER_H_
@@ -45,6 +47,15 @@ class WaitAwaiter {
   WaitAwaiter(const WaitAwaiter&) = delete;
   WaitAwaiter& operator=(const WaitAwaiter&) = delete;
 
+  // Called under the owner's lock when this waiter was woken but is
+  // destroyed before it ran: returns the claimed waiter to wake in its place
+  // (or nullptr). The default claims the next one in the queue.
+  using PassOn = Waiter* (*)(void* ctx, WaitQueue* q);
+  void set_pass_on(PassOn fn, void* ctx) {
+    pass_on_ = fn;
+    pass_on_ctx_ = ctx;
+  }
+
   ~WaitAwaiter() {
     if (!suspended_) return;
     if (timer_.armed()) w_.core->RemoveTimer(&timer_);
@@ -55,7 +66,7 @@ class WaitAwaiter {
         q_->Remove(&w_);
       } else if (w_.state == Waiter::kNotified && !w_.timed_out) {
         // Woken but destroyed before running: hand the wake-up on.
-        pass_on = q_->ClaimOne();
+        pass_on = pass_on_(pass_on_ctx_, q_);
       }
     }
     if (pass_on != nullptr) pass_on->Wake();
@@ -99,6 +110,8 @@ class WaitAwaiter {
   struct Timer : TimerNode {
     WaitAwaiter* self = nullptr;
   };
+  static Waiter* ClaimNext(void*, WaitQueue* q) { return q->ClaimOne(); }
+
   static void FireTimer(TimerNode* t) {
     WaitAwaiter* self = static_cast<Timer*>(t)->self;
     bool wake = false;
@@ -118,6 +131,8 @@ class WaitAwaiter {
   WaitQueue* q_;
   Ready ready_;
   std::optional<std::int64_t> deadline_ns_;
+  PassOn pass_on_ = &ClaimNext;
+  void* pass_on_ctx_ = nullptr;
   bool suspended_ = false;
   Waiter w_;
   Timer timer_;

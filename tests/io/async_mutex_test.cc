@@ -1,5 +1,6 @@
 #include "io/async_mutex.h"
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -91,6 +92,37 @@ TEST_P(AsyncMutexTest, CancelledWaiterDoesNotWedgeTheMutex) {
     absl::StatusOr<int> d = doomed.BlockingJoin();
     EXPECT_TRUE(d.ok() || d.status().code() == absl::StatusCode::kCancelled);
   }
+  EXPECT_FALSE(m.is_locked());
+}
+
+// Holds the lock across a sleep, then unlocks and relocks at once (no
+// suspension in between), until `stop`.
+Task<void> Hog(AsyncMutex<int>* m, std::atomic<bool>* stop, std::atomic<int>* rounds) {
+  while (!stop->load()) {
+    auto g = co_await m->lock();
+    rounds->fetch_add(1);
+    co_await sleep_for(absl::Microseconds(200));
+  }
+}
+
+TEST_P(AsyncMutexTest, UnlockHandsTheLockToTheWaiterFirst) {
+  // Without a hand-over, the hog's relock always wins against a waiter on
+  // another core (whose wake-up is a message away), and the waiter starves.
+  Runtime rt(Options());
+  AsyncMutex<int> m(0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> rounds{0};
+  JoinHandle<void> hog = rt.spawn_on(1, Hog(&m, &stop, &rounds));
+  while (rounds.load() == 0) std::this_thread::yield();
+  for (int i = 0; i < 20; ++i) {
+    const int before = rounds.load();
+    absl::StatusOr<int> v = rt.spawn_on(0, LockAndRead(&m)).BlockingJoin();
+    ASSERT_TRUE(v.ok());
+    // FIFO: the waiter got the lock within a round or two of the hog's.
+    EXPECT_LE(rounds.load() - before, 3) << "waiter " << i;
+  }
+  stop.store(true);
+  ASSERT_TRUE(hog.BlockingJoin().ok());
   EXPECT_FALSE(m.is_locked());
 }
 

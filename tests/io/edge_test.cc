@@ -487,7 +487,8 @@ Task<absl::Status> WaitThenSeeItClosed(WaitKind kind) {
       result = (co_await listener->accept()).status();
       break;
   }
-  co_await closer;
+  const absl::Status closed = co_await closer;
+  EXPECT_TRUE(closed.ok()) << closed;
   co_return result;
 }
 
