@@ -9,6 +9,9 @@
 // data is consumed, release_idle() gives the block back before the next wait.
 // A server with 10,000 idle connections therefore holds no read buffers.
 // The filled bytes can leave as PoolBytes without a copy (take_filled()).
+// A buffered reader (buf/buffered.h) grows it while keeping its data
+// (reserve(): a larger block, one copy of the kept bytes) and hands a prefix
+// of its data out without a copy (take_filled(offset, length)).
 //
 // Example:
 //
@@ -24,9 +27,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
 #include "buf/adaptive_size.h"
 #include "buf/buffer_pool.h"
 #include "buf/internal/check.h"
@@ -60,7 +66,8 @@ class Pooled : public ReadBufWindow {
 
   Pooled() : Pooled(Options()) {}
   explicit Pooled(const Options& options)
-      : size_(options.sizing), pool_(options.pool) {}
+      : size_(options.sizing), pool_(options.pool),
+        max_block_(options.sizing.max) {}
   // Blocks of at most `max_capacity` bytes (adaptive below that).
   // REQUIRES: 0 < max_capacity < 2^32 (CHECKed).
   explicit Pooled(size_t max_capacity) : Pooled(LimitsFor(max_capacity)) {}
@@ -113,6 +120,87 @@ class Pooled : public ReadBufWindow {
   // The next block size the adaptive estimate would ask for.
   size_t next_block_size() const { return size_.next(); }
 
+  // Hook (see read_buf_traits::reserve): makes capacity() >= min_capacity,
+  // keeping the filled bytes from `keep_from` on as the front of the filled
+  // region. Copies: the kept bytes, once -- memmove inside the held block
+  // when it is already large enough, else memcpy into a new block of at
+  // least min_capacity bytes, after which the old block goes back to the
+  // pool. With no block held, takes one (nothing to copy). Adaptive sizing
+  // is not consulted: the caller knows how much it must hold.
+  // REQUIRES: keep_from <= filled_size() (CHECKed).
+  // Errors: ResourceExhausted when min_capacity (or the kept bytes) exceed
+  // max_capacity(), or when the pool refuses the block; the buffer is then
+  // unchanged.
+  absl::Status reserve(size_t min_capacity, size_t keep_from) {
+    READBUF_CHECK(keep_from <= filled_size(),
+                  "Pooled::reserve: keep_from=%zu past filled_size()=%zu",
+                  keep_from, filled_size());
+    const size_t keep = filled_size() - keep_from;
+    min_capacity = std::max(min_capacity, keep);
+    if (!block_.empty() && capacity() >= min_capacity) {
+      if (keep_from != 0) {
+        std::memmove(data(), data() + keep_from, keep);
+        SetFilledAfterMove(keep);
+      }
+      return absl::OkStatus();
+    }
+    if (min_capacity > max_capacity()) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "Pooled::reserve(%zu): above the policy's largest block, "
+          "max_capacity=%zu",
+          min_capacity, max_capacity()));
+    }
+    BufferPool& pool = pool_ != nullptr ? *pool_ : BufferPool::ForThisThread();
+    absl::StatusOr<PoolBlock> block = pool.Acquire(min_capacity);
+    if (!block.ok()) return block.status();
+    if (keep != 0) std::memcpy(block->data(), data() + keep_from, keep);
+    block_ = *std::move(block);  // the old block goes back to its pool
+    Reset(block_.data(), block_.capacity(), /*initialized=*/0);
+    SetFilled(keep);
+    return absl::OkStatus();
+  }
+
+  // Hook: the largest block reserve() takes, Options::sizing.max (the
+  // `max_capacity` of the Pooled(size_t) constructor).
+  size_t max_capacity() const { return max_block_; }
+
+  // Hook (see read_buf_traits::take_filled): hands filled bytes
+  // [offset, offset + length) out as PoolBytes viewing this same block --
+  // those bytes are not copied. The filled bytes before `offset` are dropped.
+  // The filled bytes after the range (the tail) stay in this buffer: they
+  // are copied once to the front of a new block (of at least the tail and
+  // the adaptive size); with no tail nothing is copied and this buffer holds
+  // no memory afterwards (as after take_filled()).
+  // REQUIRES: offset + length <= filled_size(); length > 0 (CHECKed).
+  // Errors: ResourceExhausted when the pool refuses the block for the tail;
+  // the buffer is then unchanged.
+  absl::StatusOr<PoolBytes> take_filled(size_t offset, size_t length) {
+    READBUF_CHECK(length > 0 && offset <= filled_size() &&
+                      length <= filled_size() - offset,
+                  "Pooled::take_filled(%zu, %zu) outside filled_size()=%zu",
+                  offset, length, filled_size());
+    const size_t tail = filled_size() - offset - length;
+    PoolBlock next;
+    if (tail != 0) {
+      BufferPool& pool =
+          pool_ != nullptr ? *pool_ : BufferPool::ForThisThread();
+      absl::StatusOr<PoolBlock> block =
+          pool.Acquire(std::max(tail, size_.next()));
+      if (!block.ok()) return block.status();
+      std::memcpy(block->data(), data() + offset + length, tail);
+      next = *std::move(block);
+    }
+    PoolBytes out(std::move(block_), offset, length);
+    block_ = std::move(next);
+    if (block_.empty()) {
+      Reset(nullptr, 0, 0);
+    } else {
+      Reset(block_.data(), block_.capacity(), /*initialized=*/0);
+      SetFilled(tail);
+    }
+    return out;
+  }
+
  private:
   static Options LimitsFor(size_t max_capacity) {
     READBUF_CHECK(max_capacity > 0 && max_capacity <= UINT32_MAX,
@@ -130,9 +218,17 @@ class Pooled : public ReadBufWindow {
     block_.Release();
   }
 
+  // After moving `filled` kept bytes to the front of the same block.
+  void SetFilledAfterMove(size_t filled) {
+    const size_t initialized = initialized_size();
+    Reset(data(), capacity(), initialized);
+    SetFilled(filled);
+  }
+
   PoolBlock block_;
   AdaptiveReadSize size_;
   BufferPool* pool_;
+  uint32_t max_block_;  // Options::sizing.max
 };
 
 }  // namespace readbuf

@@ -52,7 +52,9 @@
 //
 // Optional hooks are reached only through `read_buf_traits<B>`, which supplies
 // documented defaults (the Abseil hash-policy-traits technique), so a hook
-// added later breaks no existing buffer type.
+// added later breaks no existing buffer type: prepare, release_idle,
+// record_read (the io layer), reserve, max_capacity, take_filled (growth and
+// zero-copy hand-off, for buf/buffered.h).
 
 #ifndef READBUF_BUF_READ_BUF_H_
 #define READBUF_BUF_READ_BUF_H_
@@ -150,6 +152,54 @@ struct read_buf_traits {
     if constexpr (requires { b.record_read(bytes, asked); }) {
       b.record_read(bytes, asked);
     }
+  }
+
+  // OPTIONAL: `absl::Status B::reserve(size_t min_capacity, size_t keep_from)`.
+  // Makes capacity() >= min_capacity while keeping the filled bytes from
+  // `keep_from` on, which become the front of the filled region
+  // (filled_size() drops by keep_from); one copy of those bytes. Errors
+  // leave the buffer unchanged. buf/buffered.h grows a buffer with it.
+  // Default: kReserves is false and reserve() returns FailedPrecondition
+  // without touching the buffer: its capacity is fixed (callers compact).
+  static constexpr bool kReserves = requires(B& b, size_t n) {
+    { b.reserve(n, n) } -> std::same_as<absl::Status>;
+  };
+  static absl::Status reserve(B& b, size_t min_capacity, size_t keep_from) {
+    if constexpr (kReserves) {
+      return b.reserve(min_capacity, keep_from);
+    } else {
+      (void)b;
+      (void)keep_from;
+      return absl::FailedPreconditionError(
+          "reserve: the buffer's capacity is fixed");
+    }
+  }
+
+  // OPTIONAL: `size_t B::max_capacity() const`: the largest capacity
+  // reserve() reaches. Default: SIZE_MAX for a buffer with reserve(),
+  // capacity() otherwise.
+  static size_t max_capacity(const B& b) {
+    if constexpr (requires { { b.max_capacity() } -> std::same_as<size_t>; }) {
+      return b.max_capacity();
+    } else if constexpr (kReserves) {
+      return static_cast<size_t>(-1);
+    } else {
+      return b.capacity();
+    }
+  }
+
+  // OPTIONAL: `absl::StatusOr<PoolBytes> B::take_filled(size_t offset,
+  // size_t length)`: hands filled bytes [offset, offset + length) out as
+  // PoolBytes viewing the buffer's own block, without copying them
+  // (buf/pooled.h). No default: kTakesFilled (default false) says whether B
+  // has it; without it a caller copies the bytes out.
+  static constexpr bool kTakesFilled = requires(B& b, size_t n) {
+    b.take_filled(n, n);
+  };
+  template <class T = B>
+    requires(kTakesFilled && std::same_as<T, B>)
+  static auto take_filled(T& b, size_t offset, size_t length) {
+    return b.take_filled(offset, length);
   }
 };
 

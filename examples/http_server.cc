@@ -1,0 +1,381 @@
+// -----------------------------------------------------------------------------
+// File: examples/http_server.cc
+// -----------------------------------------------------------------------------
+//
+// An HTTP/1.1 server on readbuf: a BufferedReader (io/buffered_reader.h)
+// over the read policy chosen on the command line frames the requests, a
+// BufferedWriter (io/buffered_writer.h) coalesces the responses, and
+// io/server.h runs it on every core. An example of the library, not a
+// framework -- but correct where it answers:
+//
+//   * keep-alive and pipelining: responses in request order; the responses
+//     to every request already buffered go out in one writev;
+//   * Content-Length request bodies (up to --max_body), streamed: POST /echo
+//     writes each piece as it arrives, so no buffer holds a whole body;
+//   * 400 for a malformed request (examples/http/request.h), 431 when the
+//     head exceeds 8 KiB -- whatever the connection read before: the buffer
+//     grows for a large head even after small ones shrank it -- 413 for a
+//     body over --max_body, 501 for Transfer-Encoding (chunked) bodies;
+//   * "Connection: close" honoured, HTTP/1.0 closes unless keep-alive;
+//   * an idle keep-alive connection is closed after --idle_timeout, a
+//     request head must arrive within --header_timeout; a connection that
+//     ends with an error response, or with "Connection: close", is closed
+//     with graceful_close so the response reaches the client.
+//
+// Routes:
+//   GET /          "Hello, world!\n" (the body the report's nginx answers)
+//   GET /bytes/N   N bytes of 'x' (N <= 1 GiB), sent from one static block
+//                  with writev, never copied
+//   POST /echo     the request body
+//   else           404
+// HEAD is answered like GET without the body.
+//
+//   http_server --port=8080 --threads=2 --policy=pooled --backend=epoll
+//
+// Once ready it prints exactly one line, "listening <port>", and flushes it.
+// SIGINT/SIGTERM stop it (listeners close, connections get
+// --shutdown_grace). Bad flags print the usage and exit with status 2.
+
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "buf/dyn.h"
+#include "buf/pooled.h"
+#include "buf/uninit.h"
+#include "buf/vectored.h"
+#include "buf/zeroed.h"
+#include "examples/http/request.h"
+#include "io/buffered_reader.h"
+#include "io/buffered_writer.h"
+#include "io/graceful_close.h"
+#include "io/net.h"
+#include "io/server.h"
+#include "io/task.h"
+#include "io/timer.h"
+
+ABSL_FLAG(int, port, 8080, "TCP port (0: any free port).");
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on.");
+ABSL_FLAG(int, threads, 1, "Reactor cores.");
+ABSL_FLAG(std::string, policy, "pooled", "Read buffer policy: zeroed, uninit, vectored, dyn or pooled.");
+ABSL_FLAG(std::string, backend, "epoll", "Event loop: epoll or uring.");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(60),
+          "Close a keep-alive connection idle this long.");
+ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(10),
+          "The most time a request head may take to arrive once it began.");
+ABSL_FLAG(int64_t, max_body, 1 << 20, "Largest request body accepted (413 above).");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "How long connections may run on after SIGINT/SIGTERM.");
+
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: http_server [--port=P] [--host=ADDR] [--threads=T]\n"
+    "                   [--policy=zeroed|uninit|vectored|dyn|pooled] [--backend=epoll|uring]\n"
+    "                   [--idle_timeout=D] [--header_timeout=D] [--max_body=N]\n"
+    "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.";
+
+constexpr size_t kMaxHead = 8 * 1024;
+constexpr std::string_view kHello = "Hello, world!\n";
+
+struct Config {
+  absl::Duration idle_timeout;
+  absl::Duration header_timeout;
+  uint64_t max_body;
+};
+
+// "Date: <IMF-fixdate>\r\n", formatted once per second per thread.
+std::string_view DateField() {
+  thread_local int64_t second = -1;
+  thread_local std::string field;
+  const absl::Time now = absl::Now();
+  const int64_t s = absl::ToUnixSeconds(now);
+  if (s != second) {
+    second = s;
+    field = absl::StrCat("Date: ", absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", now,
+                                                     absl::UTCTimeZone()),
+                         "\r\n");
+  }
+  return field;
+}
+
+const char* Reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    default: return "Error";
+  }
+}
+
+// The status line and header fields of a response with a body of `length`.
+std::string Head(int status, uint64_t length, bool keep_alive, int minor_version) {
+  std::string h = absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nServer: readbuf\r\n");
+  h.append(DateField());
+  absl::StrAppend(&h, "Content-Type: text/plain\r\nContent-Length: ", length, "\r\n");
+  if (!keep_alive) {
+    h += "Connection: close\r\n";
+  } else if (minor_version == 0) {
+    h += "Connection: keep-alive\r\n";
+  }
+  h += "\r\n";
+  return h;
+}
+
+std::string_view AsText(std::span<const std::byte> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// A block of 'x' that GET /bytes/N sends from, as many times as needed.
+std::span<const std::byte> Filler() {
+  static const std::vector<std::byte> block(256 * 1024, std::byte{'x'});
+  return block;
+}
+
+template <class W>
+readbuf::Task<absl::Status> SendBytes(W& out, readbuf::TcpStream& conn, uint64_t n) {
+  if (absl::Status s = co_await out.flush(); !s.ok()) co_return s;
+  std::span<const std::byte> filler = Filler();
+  std::vector<iovec> iov;
+  while (n != 0) {
+    const size_t step = static_cast<size_t>(std::min<uint64_t>(n, filler.size()));
+    iov.push_back(iovec{const_cast<std::byte*>(filler.data()), step});
+    n -= step;
+    if (iov.size() == 64 || n == 0) {
+      if (absl::Status s = co_await conn.writev_all(iov); !s.ok()) co_return s;
+      iov.clear();
+    }
+  }
+  co_return absl::OkStatus();
+}
+
+// Writes `text` through the buffer: without I/O when it fits.
+template <class W>
+readbuf::Task<absl::Status> Put(W& out, std::string_view text) {
+  if (out.try_write(text)) co_return absl::OkStatus();
+  co_return co_await out.write(text);
+}
+
+// Answers one connection until it closes, errs, idles out or ends with an
+// error response.
+template <class Policy>
+readbuf::Task<void> Serve(readbuf::TcpStream conn, Config config, Policy policy) {
+  (void)conn.set_nodelay(true);
+  readbuf::BufferedOptions options;
+  options.max_buffered = 64 * 1024;  // a head (8 KiB) and some pipelined requests
+  readbuf::BufferedReader<readbuf::TcpStream*, Policy> in(&conn, std::move(policy), options);
+  readbuf::BufferedWriter out(conn);
+  bool graceful = false;  // end with graceful_close (an answer must arrive)
+  for (;;) {
+    // The next request head: from what is buffered, or read with a deadline
+    // (idle_timeout for a new request, header_timeout once it began).
+    std::span<const std::byte> head;
+    const readbuf::BootClock::time_point started = readbuf::BootClock::now();
+    size_t searched = 0;
+    bool close = false;
+    for (;;) {
+      head = in.core().buffered_until("\r\n\r\n", kMaxHead, searched);
+      if (!head.empty()) break;
+      if (in.buffered_size() >= kMaxHead) {
+        (void)co_await Put(out, Head(431, 0, false, 1));
+        graceful = close = true;
+        break;
+      }
+      // Everything answered so far goes out before we wait.
+      if (out.buffered() != 0) {
+        absl::Status flushed = co_await out.flush();
+        if (!flushed.ok()) co_return;
+      }
+      const absl::Duration limit =
+          in.buffered_size() == 0 ? config.idle_timeout : config.header_timeout;
+      absl::StatusOr<size_t> n = co_await readbuf::timeout_at(
+          in.fill(), started + absl::ToChronoNanoseconds(limit));
+      if (!n.ok() || *n == 0) {  // idle timeout, EOF, error: nothing to answer
+        close = true;
+        graceful = absl::IsDeadlineExceeded(n.status()) && in.buffered_size() == 0;
+        break;
+      }
+    }
+    if (close) break;
+
+    absl::StatusOr<readbuf::http::RequestHead> req = readbuf::http::ParseRequestHead(AsText(head));
+    if (!req.ok()) {
+      (void)co_await Put(out, Head(readbuf::http::StatusFor(req.status()), 0, false, 1));
+      graceful = true;
+      break;
+    }
+    const bool head_only = req->method == "HEAD";
+    const bool keep_alive = req->keep_alive;
+    const int minor = req->minor_version;
+    const uint64_t body_length = req->content_length;
+    // Decide the route while the head's bytes are still valid.
+    enum class Route { kHello, kBytes, kEcho, kNotFound } route = Route::kNotFound;
+    uint64_t bytes = 0;
+    if ((req->method == "GET" || head_only) && req->target == "/") {
+      route = Route::kHello;
+    } else if ((req->method == "GET" || head_only) && req->target.starts_with("/bytes/") &&
+               absl::SimpleAtoi(absl::string_view(req->target.data() + 7, req->target.size() - 7), &bytes) && bytes <= (1ull << 30)) {
+      route = Route::kBytes;
+    } else if (req->method == "POST" && req->target == "/echo") {
+      route = Route::kEcho;
+    }
+    in.consume(head.size());
+    if (body_length > config.max_body) {
+      (void)co_await Put(out, Head(413, 0, false, minor));
+      graceful = true;
+      break;
+    }
+    absl::Status written;
+    switch (route) {
+      case Route::kHello:
+        written = co_await Put(out, Head(200, kHello.size(), keep_alive, minor));
+        if (written.ok() && !head_only) written = co_await Put(out, kHello);
+        break;
+      case Route::kBytes:
+        written = co_await Put(out, Head(200, bytes, keep_alive, minor));
+        if (written.ok() && !head_only) written = co_await SendBytes(out, conn, bytes);
+        break;
+      case Route::kEcho:
+        // Streamed: each piece of the body is written as it arrives, so a
+        // body needs no buffer of its size.
+        written = co_await Put(out, Head(200, body_length, keep_alive, minor));
+        for (uint64_t left = body_length; written.ok() && left != 0;) {
+          if (in.buffered_size() == 0) {
+            if (out.buffered() != 0) {
+              written = co_await out.flush();
+              if (!written.ok()) break;
+            }
+            absl::StatusOr<size_t> n = co_await readbuf::timeout(in.fill(), config.header_timeout);
+            if (!n.ok() || *n == 0) co_return;  // the client went away mid-body
+          }
+          const size_t piece = static_cast<size_t>(std::min<uint64_t>(left, in.buffered_size()));
+          written = co_await Put(out, AsText(in.buffer().first(piece)));
+          in.consume(piece);
+          left -= piece;
+        }
+        break;
+      case Route::kNotFound:
+        written = co_await Put(out, Head(404, 0, keep_alive, minor));
+        break;
+    }
+    if (route != Route::kEcho && body_length != 0) {
+      // A body nobody reads is skipped, as it arrives.
+      for (uint64_t left = body_length; left != 0;) {
+        if (in.buffered_size() == 0) {
+          absl::StatusOr<size_t> n = co_await readbuf::timeout(in.fill(), config.header_timeout);
+          if (!n.ok() || *n == 0) co_return;
+        }
+        const size_t piece = static_cast<size_t>(std::min<uint64_t>(left, in.buffered_size()));
+        in.consume(piece);
+        left -= piece;
+      }
+    }
+    if (!written.ok()) co_return;
+    if (!keep_alive) {
+      graceful = true;
+      break;
+    }
+  }
+  if (out.buffered() != 0) {
+    absl::Status flushed = co_await out.flush();
+    if (!flushed.ok()) co_return;
+  }
+  if (graceful) (void)co_await readbuf::graceful_close(conn, absl::Seconds(2));
+}
+
+// Fixed policies hold 16 KiB per connection: a head and pipelined requests;
+// Pooled sizes itself (and holds nothing while a connection is idle).
+template <class Policy>
+readbuf::ConnectionHandler HandlerFor(Config config) {
+  return [config](readbuf::TcpStream conn) {
+    if constexpr (std::is_same_v<Policy, readbuf::Pooled>) {
+      return Serve<Policy>(std::move(conn), config, Policy());
+    } else {
+      return Serve<Policy>(std::move(conn), config, Policy(16 * 1024));
+    }
+  };
+}
+
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "http_server: %s\n%s\n", problem.c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) return Usage(std::string("unexpected argument '") + rest[1] + "'");
+  const int threads = absl::GetFlag(FLAGS_threads);
+  const int port = absl::GetFlag(FLAGS_port);
+  const std::string policy = absl::GetFlag(FLAGS_policy);
+  const std::string backend = absl::GetFlag(FLAGS_backend);
+  if (threads < 1 || threads > 256) return Usage("--threads must be in 1..256");
+  if (port < 0 || port > 65535) return Usage("--port must be in 0..65535");
+  if (backend != "epoll" && backend != "uring") return Usage("unknown --backend=" + backend);
+  Config config{absl::GetFlag(FLAGS_idle_timeout), absl::GetFlag(FLAGS_header_timeout),
+                static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_body)))};
+  if (config.idle_timeout <= absl::ZeroDuration() || config.header_timeout <= absl::ZeroDuration()) {
+    return Usage("--idle_timeout and --header_timeout must be positive");
+  }
+  absl::StatusOr<readbuf::SocketAddress> addr =
+      readbuf::SocketAddress::Parse(absl::GetFlag(FLAGS_host) + ":" + std::to_string(port));
+  if (!addr.ok()) return Usage(std::string(addr.status().message()));
+
+  readbuf::ConnectionHandler handler;
+  if (policy == "zeroed") {
+    handler = HandlerFor<readbuf::Zeroed>(config);
+  } else if (policy == "uninit") {
+    handler = HandlerFor<readbuf::Uninit>(config);
+  } else if (policy == "vectored") {
+    handler = HandlerFor<readbuf::Vectored<4>>(config);
+  } else if (policy == "dyn") {
+    handler = HandlerFor<readbuf::Dyn>(config);
+  } else if (policy == "pooled") {
+    handler = HandlerFor<readbuf::Pooled>(config);
+  } else {
+    return Usage("unknown --policy=" + policy);
+  }
+
+  readbuf::ServerOptions options;
+  options.address = *addr;
+  options.runtime.n_cores = threads;
+  options.runtime.backend =
+      backend == "uring" ? readbuf::BackendKind::kUring : readbuf::BackendKind::kEpoll;
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  absl::StatusOr<std::unique_ptr<readbuf::Server>> server =
+      readbuf::Server::Start(std::move(options), std::move(handler));
+  if (!server.ok()) {
+    std::fprintf(stderr, "http_server: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("listening %u\n", (*server)->local_address().port());
+  std::fflush(stdout);
+  (*server)->Run();
+  return 0;
+}
