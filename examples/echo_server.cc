@@ -52,6 +52,11 @@
 //                           without --stall_watchdog_period
 // Without --stats_file, SIGUSR1 and SIGUSR2 are ignored.
 //
+// --tls_cert=PEM --tls_key=PEM serve TLS instead (io/tls_stream.h): each
+// connection does the server handshake, then echoes the plaintext with the
+// same policy (read_into decrypts straight into the policy's memory), and
+// answers the client's close_notify with its own. Not with --policy=uring.
+//
 // --stall_watchdog_period=D (e.g. 5ms; default 0 = off) runs a StallWatchdog:
 // every core wakes every D and records how late it woke, i.e. how long the
 // core could not run its timers (a task blocking or spinning on it).
@@ -106,6 +111,8 @@
 #include "io/stall_watchdog.h"
 #include "io/task.h"
 #include "io/timer.h"
+#include "io/tls_context.h"
+#include "io/tls_stream.h"
 #include "io/trim_memory.h"
 
 ABSL_FLAG(int, port, 0, "TCP port on --host (0 = let the kernel pick one).");
@@ -131,6 +138,9 @@ ABSL_FLAG(std::string, stats_file, "",
           "pool_bytes_retained pool_blocks_in_use pool_hits pool_misses "
           "pool_trims ring_bytes_registered ring_queued_pool_bytes ring_enobufs "
           "ring_fallback_reads rss_bytes stall_max_us stall_ticks.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "If set (with --tls_key): serve TLS with this PEM certificate chain.");
+ABSL_FLAG(std::string, tls_key, "", "The PEM private key for --tls_cert.");
 ABSL_FLAG(absl::Duration, stall_watchdog_period, absl::ZeroDuration(),
           "If positive (at least 100us, e.g. 5ms): run a stall watchdog that wakes "
           "every core this often and records how late it woke; reported as "
@@ -144,6 +154,7 @@ constexpr char kUsage[] =
     "                   [--policy=zeroed|uninit|vectored|dyn|pooled|uring]\n"
     "                   [--backend=epoll|uring] [--buffer_size=N] [--pin]\n"
     "                   [--stats_file=PATH] [--stall_watchdog_period=D]\n"
+    "                   [--tls_cert=PEM --tls_key=PEM]\n"
     "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.\n"
     "With --stats_file, SIGUSR1 writes one line of key=value stats to PATH\n"
     "(via PATH.tmp + rename); SIGUSR2 trims every core's pool, then writes it.";
@@ -192,6 +203,30 @@ readbuf::Task<void> Echo(readbuf::TcpStream conn, Policy buf) {
   }
 }
 
+// The TLS connection handler (--tls_cert): the same loop over a TlsStream.
+template <class Policy>
+readbuf::Task<void> TlsEcho(readbuf::TcpStream conn, Policy buf, readbuf::TlsContext ctx) {
+  (void)conn.set_nodelay(true);
+  ConnectionAccount account;
+  absl::StatusOr<readbuf::TlsStream<readbuf::TcpStream>> tls =
+      readbuf::TlsStream<readbuf::TcpStream>::Server(std::move(conn), ctx);
+  if (!tls.ok()) co_return;
+  if (absl::Status handshake = co_await tls->handshake(); !handshake.ok()) co_return;
+  for (;;) {
+    readbuf::read_buf_traits<Policy>::release_idle(buf);
+    account.SetHeldBytes(std::is_same_v<Policy, readbuf::Pooled> ? 0 : buf.capacity());
+    absl::StatusOr<size_t> n = co_await readbuf::read_into(*tls, buf);
+    if (!n.ok()) co_return;  // error: close
+    if (*n == 0) {           // close_notify: answer it, then close
+      (void)co_await readbuf::graceful_close(*tls, absl::Seconds(1));
+      co_return;
+    }
+    absl::Status written = co_await readbuf::write_filled(*tls, buf);
+    if (!written.ok()) co_return;
+    buf.clear();
+  }
+}
+
 // The connection handler for --policy=uring: each read is a PoolBytes the
 // kernel filled from the core's provided-buffer ring.
 struct RingPolicy {
@@ -210,8 +245,14 @@ readbuf::Task<void> Echo(readbuf::TcpStream conn, RingPolicy) {
 }
 
 // The connection handler for --policy (every connection gets its own buffer).
-readbuf::ConnectionHandler HandlerFor(const std::string& policy, size_t buffer_size) {
-  auto with = [buffer_size]<class Policy>(Policy*) -> readbuf::ConnectionHandler {
+readbuf::ConnectionHandler HandlerFor(const std::string& policy, size_t buffer_size,
+                                      const readbuf::TlsContext& tls) {
+  auto with = [buffer_size, tls]<class Policy>(Policy*) -> readbuf::ConnectionHandler {
+    if (tls.valid()) {
+      return [buffer_size, tls](readbuf::TcpStream conn) {
+        return TlsEcho(std::move(conn), Policy(buffer_size), tls);
+      };
+    }
     return [buffer_size](readbuf::TcpStream conn) { return Echo(std::move(conn), Policy(buffer_size)); };
   };
   if (policy == "zeroed") return with(static_cast<readbuf::Zeroed*>(nullptr));
@@ -220,6 +261,11 @@ readbuf::ConnectionHandler HandlerFor(const std::string& policy, size_t buffer_s
   if (policy == "dyn") return with(static_cast<readbuf::Dyn*>(nullptr));
   if (policy == "uring") {
     return [](readbuf::TcpStream conn) { return Echo(std::move(conn), RingPolicy(0)); };
+  }
+  if (tls.valid()) {
+    return [tls](readbuf::TcpStream conn) {
+      return TlsEcho(std::move(conn), readbuf::Pooled(128 * 1024), tls);
+    };
   }
   return [](readbuf::TcpStream conn) {
     return Echo(std::move(conn), readbuf::Pooled(128 * 1024));
@@ -336,6 +382,19 @@ int main(int argc, char** argv) {
   absl::StatusOr<readbuf::SocketAddress> addr =
       readbuf::SocketAddress::Parse(absl::GetFlag(FLAGS_host) + ":" + std::to_string(port));
   if (!addr.ok()) return Usage(std::string(addr.status().message()));
+  readbuf::TlsContext tls;
+  const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
+  if (tls_cert.empty() != tls_key.empty()) return Usage("--tls_cert and --tls_key go together");
+  if (!tls_cert.empty()) {
+    if (policy == "uring") return Usage("--tls_cert does not work with --policy=uring");
+    readbuf::TlsServerOptions tls_options;
+    tls_options.certificate.chain_file = tls_cert;
+    tls_options.certificate.key_file = tls_key;
+    absl::StatusOr<readbuf::TlsContext> made = readbuf::TlsContext::Server(tls_options);
+    if (!made.ok()) return Usage(std::string(made.status().message()));
+    tls = *std::move(made);
+  }
 
   // Many connections need many fds: raise the soft limit to the hard one.
   rlimit limit{};
@@ -367,7 +426,7 @@ int main(int argc, char** argv) {
     }
   };
   absl::StatusOr<std::unique_ptr<readbuf::Server>> server = readbuf::Server::Start(
-      std::move(options), HandlerFor(policy, static_cast<size_t>(buffer_size)));
+      std::move(options), HandlerFor(policy, static_cast<size_t>(buffer_size), tls));
   if (!server.ok()) {
     std::fprintf(stderr, "echo_server: %s\n", server.status().ToString().c_str());
     return 1;
