@@ -1,8 +1,16 @@
 """Repositories readbuf needs, for a WORKSPACE to call.
 
-    load("@com_github_readbuf_readbuf//:deps.bzl", "readbuf_deps", "readbuf_dev_deps")
-    readbuf_deps()       # what anyone linking readbuf needs
-    readbuf_dev_deps()   # only for readbuf's own tests and benchmarks
+    load(
+        "@com_github_readbuf_readbuf//:deps.bzl",
+        "readbuf_asio_deps",
+        "readbuf_deps",
+        "readbuf_dev_deps",
+        "readbuf_protobuf_deps",
+    )
+    readbuf_deps()           # what anyone linking readbuf needs
+    readbuf_asio_deps()      # only for //adapters:asio_stream (the Asio bridge)
+    readbuf_protobuf_deps()  # only for //adapters:protobuf_stream (the protobuf bridge)
+    readbuf_dev_deps()       # only for readbuf's own tests and benchmarks
 
 Every repository is declared only if the calling workspace has not declared
 one of that name already, so a monorepo that brings its own Abseil, GoogleTest
@@ -43,7 +51,7 @@ def _maybe(name, **kwargs):
         debian_cc_repository(name = name, **kwargs)
 
 def readbuf_deps():
-    """Runtime dependencies: Abseil, mimalloc and liburing."""
+    """Runtime dependencies: Abseil, mimalloc, liburing and TLS (@boringssl)."""
     _maybe(
         "com_google_absl",
         debian_package = "libabsl-dev",
@@ -63,6 +71,50 @@ def readbuf_deps():
         build_files = {"": _overlay("liburing")},
     )
 
+    # TLS (io/tls_context.h, io/tls_stream.h), under BoringSSL's repository
+    # name and labels (@boringssl//:ssl, @boringssl//:crypto). Here it wraps
+    # Debian's OpenSSL 3; readbuf uses only the API subset BoringSSL also
+    # provides, so a monorepo may declare `boringssl` first with its own copy.
+    _maybe(
+        "boringssl",
+        debian_package = "libssl-dev",
+        required_files = ["/usr/include/openssl/ssl.h"],
+        build_files = {"": _overlay("boringssl")},
+    )
+
+def readbuf_asio_deps():
+    """Asio, for the optional Asio bridge (//adapters:asio_stream).
+
+    Call it in a workspace that depends on //adapters:asio_stream. Declares
+    com_github_chriskohlhoff_asio (standalone Asio, from Debian's libasio-dev)
+    only if the workspace has none.
+    """
+    _maybe(
+        "com_github_chriskohlhoff_asio",
+        debian_package = "libasio-dev",
+        required_files = ["/usr/include/asio.hpp"],
+        build_files = {"": _overlay("asio")},
+    )
+
+def readbuf_protobuf_deps():
+    """Protocol Buffers, for the optional protobuf bridge (//adapters:protobuf_stream).
+
+    Call it in a workspace that depends on //adapters:protobuf_stream or uses
+    readbuf_cc_proto_library (//adapters:protobuf.bzl). Declares
+    com_google_protobuf (Debian's libprotobuf-dev and protoc, with upstream's
+    labels :protobuf, :protobuf_lite and :protoc) only if the workspace has
+    none, so a monorepo's own protobuf is kept.
+    """
+    _maybe(
+        "com_google_protobuf",
+        debian_package = "libprotobuf-dev protobuf-compiler",
+        required_files = [
+            "/usr/include/google/protobuf/io/zero_copy_stream.h",
+            "/usr/bin/protoc",
+        ],
+        build_files = {"": _overlay("protobuf")},
+    )
+
 def readbuf_dev_deps():
     """Test and benchmark dependencies, plus the peers the benchmarks compare against."""
     _maybe(
@@ -80,12 +132,7 @@ def readbuf_dev_deps():
         required_files = ["/usr/include/benchmark/benchmark.h"],
         build_files = {"": _overlay("benchmark")},
     )
-    _maybe(
-        "com_github_chriskohlhoff_asio",
-        debian_package = "libasio-dev",
-        required_files = ["/usr/include/asio.hpp"],
-        build_files = {"": _overlay("asio")},
-    )
+    readbuf_asio_deps()  # the Asio benchmarks' peer
     _maybe(
         "com_github_libuv_libuv",
         debian_package = "libuv1-dev",

@@ -7,12 +7,15 @@
 //   AsioStreamReader<Stream>  an Asio stream (tcp/local socket,
 //                             posix::stream_descriptor, ...) as a readbuf
 //                             reader. Sync: read, read_buf, readv, try_read.
-//                             Async: async_read_buf(buf, handler) waits for
+//                             Async: async_read_buf(buf, token) waits for
 //                             readiness first (`async_wait(wait_read)`), only
 //                             then prepare()s the buffer -- a Pooled buffer
 //                             takes its block now, not while idle -- and reads
-//                             with a non-blocking read_some straight into it
-//                             (Asio's deferred-allocation pattern, reactor.qbk).
+//                             once without blocking straight into it (Asio's
+//                             deferred-allocation pattern, reactor.qbk). Any
+//                             completion token (callback, use_awaitable,
+//                             deferred, use_future); the handler's executor
+//                             and cancellation slot are honoured.
 //   AsioReadStream<R>         a readbuf reader where Asio expects a
 //                             SyncReadStream / AsyncReadStream
 //                             (`read_some`, `async_read_some`), so
@@ -22,7 +25,11 @@
 // Errors keep their meaning both ways (StatusFromAsioError /
 // AsioErrorFromStatus); EOF stays EOF: asio::error::eof <-> 0 bytes.
 // Asio's buffers and a ReadBuf's unfilled memory are only written (recvmsg),
-// so nothing is zeroed and nothing is copied.
+// so nothing is zeroed and nothing is copied. A non-blocking read never
+// switches the stream's blocking mode per call (see AsioStreamReader).
+//
+// Dependency: this header is the only place (with its tests) that needs
+// Asio; a workspace declares it with readbuf_asio_deps() (deps.bzl).
 //
 // Copies: 0. Zeroes: never.
 //
@@ -30,7 +37,8 @@
 //
 //   readbuf::AsioStreamReader reader(&socket);
 //   readbuf::Pooled buf;                                 // holds nothing yet
-//   reader.async_read_buf(buf, [&](absl::StatusOr<size_t> n) { ... });
+//   reader.async_read_buf(buf, [&](asio::error_code ec, size_t n) { ... });
+//   size_t n = co_await reader.async_read_buf(buf, asio::use_awaitable);
 //
 //   readbuf::AsioReadStream stream(io.get_executor(), readbuf::CordReader(c));
 //   asio::async_read(stream, asio::dynamic_buffer(s), handler);
@@ -38,13 +46,20 @@
 #ifndef READBUF_ADAPTERS_ASIO_STREAM_H_
 #define READBUF_ADAPTERS_ASIO_STREAM_H_
 
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <climits>
+#include <concepts>
 #include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -78,11 +93,30 @@ asio::error_code AsioErrorFromStatus(const absl::Status& status);
 // AsioStreamReader<Stream>
 //
 // Stream is the Asio stream (by value), or Stream* to borrow one.
-// REQUIRES: read_some(MutableBufferSequence, error_code&), and for try_read
-// and async_read_buf, non_blocking(bool) and async_wait(wait_read, handler)
-// (sockets and descriptors have them).
+// REQUIRES: read_some(MutableBufferSequence, error_code&); for try_read,
+// either native_handle() (sockets, posix::stream_descriptor) or
+// non_blocking(bool); for async_read_buf also get_executor() and
+// async_wait(wait_read, handler).
 //
-// Thread safety: as the stream (one thread, or its strand).
+// Blocking mode: try_read and async_read_buf never switch the stream's
+// blocking mode per read (no ioctl(FIONBIO) around each read):
+//   - a socket (derived from asio::socket_base) is read with
+//     recvmsg(MSG_DONTWAIT): its mode is never touched;
+//   - another fd-based stream (posix::stream_descriptor: pipes, ttys) is put
+//     into non-blocking mode once, with native_non_blocking(true) -- Asio's
+//     own internal flag, which its async operations set anyway -- and is then
+//     read with readv(2). Asio's synchronous read_some still blocks on it (it
+//     polls on EAGAIN unless the *user* asked for non_blocking(true)), so
+//     read / read_buf / readv keep their blocking meaning;
+//   - a stream with neither (a test double, an in-memory stream) is switched
+//     with non_blocking(true) and back around each try_read, as before.
+//
+// No free space: read_buf and try_read return FailedPrecondition ("buffer
+// has no free space") when `b` has nothing unfilled, so a 0 always means
+// EOF; async_read_buf completes with asio::error::no_buffer_space (ENOBUFS).
+//
+// Thread safety: as the stream (one thread, or its strand). One read at a
+// time.
 template <class Stream>
 class AsioStreamReader : public adapters_internal::AsioStreamReaderInfo {
  public:
@@ -110,59 +144,143 @@ class AsioStreamReader : public adapters_internal::AsioStreamReaderInfo {
   }
 
   // One read_some straight into b's unfilled memory (all free segments of
-  // a vectored buffer); advances b. 0 = EOF, or b is full.
+  // a vectored buffer); advances b. 0 = EOF.
+  // Errors: FailedPrecondition when b has no free space; the stream's error
+  // (StatusFromAsioError, naming "read_some").
   template <ReadBuf B>
   absl::StatusOr<size_t> read_buf(B& b) {
     std::array<iovec, adapters_internal::kMaxIovecs> iov;
     const size_t count = adapters_internal::UnfilledIovecs(b, iov);
-    if (count == 0) return 0;
+    if (count == 0) return NoFreeSpaceError("read_buf");
     absl::StatusOr<size_t> n = readv(std::span<const iovec>(iov.data(), count));
     if (n.ok()) b.advance(*n);
     return n;
   }
 
-  // Like read_buf, but WouldBlockError() instead of blocking.
+  // Like read_buf, but WouldBlockError() instead of blocking. Costs one
+  // system call (recvmsg or readv) and no mode switch; see "Blocking mode".
+  // Errors: as read_buf; WouldBlockError() when no data is ready.
   template <ReadBuf B>
   absl::StatusOr<size_t> try_read(B& b) {
-    StreamType& s = stream();
-    const bool was_non_blocking = s.non_blocking();
-    if (!was_non_blocking) s.non_blocking(true);
-    absl::StatusOr<size_t> n = read_buf(b);
-    if (!was_non_blocking) s.non_blocking(false);
+    std::array<iovec, adapters_internal::kMaxIovecs> iov;
+    const size_t count = adapters_internal::UnfilledIovecs(b, iov);
+    if (count == 0) return NoFreeSpaceError("try_read");
+    absl::StatusOr<size_t> n =
+        TryReadv(std::span<const iovec>(iov.data(), count));
+    if (n.ok()) b.advance(*n);
     return n;
   }
 
-  // Waits for readiness, then prepare()s `b` (a Pooled buffer takes its
-  // block only now), then reads without blocking into it; calls
-  // handler(absl::StatusOr<size_t>) (0 = EOF) through the stream's
-  // executor. A spurious wake-up (would_block) waits again.
-  // REQUIRES: b and this reader outlive the operation.
-  template <ReadBuf B, class Handler>
-  void async_read_buf(B& b, Handler handler) {
-    stream().async_wait(
-        asio::socket_base::wait_read,
-        [this, &b, handler = std::move(handler)](
-            const asio::error_code& ec) mutable {
-          if (ec) {
-            handler(absl::StatusOr<size_t>(StatusFromAsioError(ec, "async_wait")));
-            return;
-          }
-          absl::Status prepared = read_buf_traits<B>::prepare(b, 0);
-          if (!prepared.ok()) {
-            handler(absl::StatusOr<size_t>(prepared));
-            return;
-          }
-          absl::StatusOr<size_t> n = try_read(b);
-          if (!n.ok() && IsWouldBlock(n.status())) {
-            read_buf_traits<B>::release_idle(b);
-            async_read_buf(b, std::move(handler));
-            return;
-          }
-          handler(std::move(n));
-        });
+  // async_read_buf(b, token)
+  //
+  // Waits for readiness (`async_wait(wait_read)`), then prepare()s `b` (a
+  // Pooled buffer takes its block only now), then reads once without
+  // blocking into b's unfilled memory and advances b. A spurious wake-up
+  // (would-block) gives a deferring buffer's memory back and waits again.
+  //
+  // Completion signature: void(asio::error_code ec, std::size_t n), as
+  // async_read_some: n bytes were appended to b's filled region;
+  // asio::error::eof (n == 0) at end of stream; asio::error::no_buffer_space
+  // when b has no free space (at once, without waiting, for a buffer that
+  // does not defer its memory); the prepare() error (e.g. ENOMEM from a
+  // capped pool) or the read's errno as AsioErrorFromStatus maps them.
+  //
+  // Token: any completion token -- a callback, asio::use_awaitable,
+  // asio::experimental::deferred (Asio 1.22's spelling of asio::deferred),
+  // asio::use_future, asio::experimental::as_tuple(...), bind_executor(...)
+  // -- through asio::async_initiate (by way of asio::async_compose, which
+  // keeps the stream's executor busy while the read is pending). The
+  // default token is the stream executor's default (a callback otherwise).
+  //
+  // Executor: every step after the wait, and the completion, run on the
+  // handler's associated executor (a strand, another io_context, ...),
+  // defaulting to the stream's; the completion never runs inside this call.
+  //
+  // Cancellation: the handler's associated cancellation slot is honoured
+  // for terminal, partial and total cancellation (nothing is read before
+  // the wait ends, so all three are safe). An emitted signal cancels the
+  // pending wait, and the operation completes with
+  // asio::error::operation_aborted and n == 0; nothing of it runs afterwards:
+  // b is not prepared (a Pooled buffer takes no block), nothing is read. A
+  // signal that arrives after the wait completed but before the read ran
+  // also completes with operation_aborted and reads nothing.
+  //
+  // REQUIRES: b and this reader outlive the operation; no other read on the
+  // stream until it completes.
+  // Copies made: none (the kernel writes into b's memory).
+  // (S only delays naming S::executor_type until the call: a stream without
+  // async support still has the synchronous members.)
+  template <ReadBuf B, class S = StreamType,
+            ASIO_COMPLETION_TOKEN_FOR(void(asio::error_code, std::size_t)) Token =
+                asio::default_completion_token_t<typename S::executor_type>>
+  auto async_read_buf(
+      B& b,
+      Token&& token = asio::default_completion_token_t<typename S::executor_type>()) {
+    return asio::async_compose<Token, void(asio::error_code, std::size_t)>(
+        ReadBufOp<B>{this, &b}, token, stream());
   }
 
  private:
+  // The fd-based stream kinds (see "Blocking mode").
+  static constexpr bool kIsSocket =
+      std::is_base_of_v<asio::socket_base, StreamType> &&
+      requires(StreamType& s) { s.native_handle(); };
+  static constexpr bool kHasNativeNonBlocking =
+      requires(StreamType& s, asio::error_code& ec) {
+        s.native_handle();
+        s.native_non_blocking(true, ec);
+        { s.native_non_blocking() } -> std::convertible_to<bool>;
+      };
+
+  static absl::Status NoFreeSpaceError(std::string_view operation) {
+    return absl::FailedPreconditionError(
+        std::string(operation) +
+        ": the buffer has no free space (clear() it or give a larger one)");
+  }
+
+  // One read into `iov` that never blocks, without switching the stream's
+  // mode per call. 0 = EOF.
+  absl::StatusOr<size_t> TryReadv(std::span<const iovec> iov) {
+    StreamType& s = stream();
+    if constexpr (kIsSocket || kHasNativeNonBlocking) {
+      if constexpr (!kIsSocket) {
+        if (!s.native_non_blocking()) {  // once per stream, not per read
+          asio::error_code ec;
+          s.native_non_blocking(true, ec);
+          if (ec) return StatusFromAsioError(ec, "native_non_blocking");
+        }
+      }
+      const int fd = static_cast<int>(s.native_handle());
+      const size_t count = std::min<size_t>(iov.size(), IOV_MAX);
+      ssize_t n;
+      do {
+        if constexpr (kIsSocket) {
+          msghdr msg{};
+          msg.msg_iov = const_cast<iovec*>(iov.data());
+          msg.msg_iovlen = count;
+          n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+        } else {
+          n = ::readv(fd, iov.data(), static_cast<int>(count));
+        }
+      } while (n < 0 && errno == EINTR);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return WouldBlockError();
+      }
+      if (n < 0) {
+        return StatusFromAsioError(
+            asio::error_code(errno, asio::system_category()),
+            kIsSocket ? "recvmsg" : "readv");
+      }
+      return static_cast<size_t>(n);
+    } else {
+      const bool was_non_blocking = s.non_blocking();
+      if (!was_non_blocking) s.non_blocking(true);
+      absl::StatusOr<size_t> n = readv(iov);
+      if (!was_non_blocking) s.non_blocking(false);
+      return n;
+    }
+  }
+
   template <class Buffers>
   absl::StatusOr<size_t> ReadSome(const Buffers& buffers, size_t total) {
     if (total == 0) return 0;
@@ -172,6 +290,79 @@ class AsioStreamReader : public adapters_internal::AsioStreamReaderInfo {
     if (ec) return StatusFromAsioError(ec, "read_some");
     return n;
   }
+
+  // The composed operation behind async_read_buf (asio::async_compose
+  // calls it with `self`, the intermediate handler that carries the final
+  // handler's executor, allocator and cancellation state).
+  template <ReadBuf B>
+  struct ReadBufOp {
+    AsioStreamReader* reader;
+    B* buf;
+    bool started = false;
+    asio::error_code early_error{};
+
+    // First call (from the initiating function), or the posted early
+    // completion.
+    template <class Self>
+    void operator()(Self& self) {
+      if (started) {
+        self.complete(early_error, 0);
+        return;
+      }
+      started = true;
+      self.reset_cancellation_state(asio::enable_total_cancellation());
+      if constexpr (!read_buf_traits<B>::kDefersMemory) {
+        if (buf->filled_size() >= buf->capacity()) {
+          early_error = asio::error::no_buffer_space;
+          asio::post(std::move(self));  // never complete inside the call
+          return;
+        }
+      }
+      Wait(self);
+    }
+
+    // The wait ended.
+    template <class Self>
+    void operator()(Self& self, asio::error_code ec) {
+      if (!ec && self.get_cancellation_state().cancelled() !=
+                     asio::cancellation_type::none) {
+        ec = asio::error::operation_aborted;
+      }
+      if (ec) {
+        self.complete(ec, 0);
+        return;
+      }
+      if (absl::Status prepared = read_buf_traits<B>::prepare(*buf, 0);
+          !prepared.ok()) {
+        self.complete(AsioErrorFromStatus(prepared), 0);
+        return;
+      }
+      if (buf->filled_size() >= buf->capacity()) {
+        self.complete(asio::error::no_buffer_space, 0);
+        return;
+      }
+      absl::StatusOr<size_t> n = reader->try_read(*buf);
+      if (!n.ok() && IsWouldBlock(n.status())) {
+        read_buf_traits<B>::release_idle(*buf);
+        Wait(self);
+        return;
+      }
+      if (!n.ok()) {
+        self.complete(AsioErrorFromStatus(n.status()), 0);
+        return;
+      }
+      if (*n == 0) {
+        self.complete(asio::error::eof, 0);
+        return;
+      }
+      self.complete(asio::error_code(), *n);
+    }
+
+    template <class Self>
+    void Wait(Self& self) {
+      reader->stream().async_wait(StreamType::wait_read, std::move(self));
+    }
+  };
 
   adapters_internal::InnerHolder<Stream> stream_;
 };

@@ -21,6 +21,7 @@
 #include "adapters/cord_sink.h"
 #include "adapters/fd_reader.h"
 #include "adapters/internal/asio_info.h"
+#include "adapters/internal/protobuf_info.h"
 #include "adapters/file_reader.h"
 #include "adapters/istream_reader.h"
 #include "adapters/owned_to_buf.h"
@@ -77,6 +78,10 @@ std::vector<AdapterRow> AllAdapterRows() {
       // this table does not depend on it.
       AdapterRowOf<AsioStreamReaderInfo>(),
       AdapterRowOf<AsioReadStreamInfo>(),
+      // Likewise for protobuf (protobuf_info.h).
+      AdapterRowOf<PoolBytesInputStreamInfo>(),
+      AdapterRowOf<ConsumingInputStreamInfo>(),
+      AdapterRowOf<PoolBlockOutputStreamInfo>(),
   };
 }
 

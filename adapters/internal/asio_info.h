@@ -22,8 +22,9 @@ struct AsioStreamReaderInfo {
   static constexpr int kCopies = 0;
   static constexpr bool kZeroes = false;
   static constexpr std::string_view kNote =
-      "`async_wait` first, then the policy's memory, then a non-blocking "
-      "`read_some` into it; `error_code` <-> Status";
+      "`async_wait` first, then the policy's memory, then one `MSG_DONTWAIT` "
+      "read into it (no mode switch per read); any completion token, the "
+      "handler's executor and cancellation slot; `error_code` <-> Status";
 };
 
 struct AsioReadStreamInfo {
