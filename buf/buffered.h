@@ -713,13 +713,17 @@ std::string Buffered<B>::LimitText(size_t max_bytes) const {
                       : std::min(policy_max, options_.max_buffered);
   if (max_bytes <= bound) return absl::StrFormat("max_bytes=%zu", max_bytes);
   if (policy_max != 0 && policy_max < options_.max_buffered) {
-    if constexpr (kGrows) {
+    bool grows = kGrows;
+    // An erased buffer (DynRef, Dyn) says at run time whether it grows.
+    if constexpr (std::derived_from<B, DynRef>) {
+      grows = (policy_.capabilities() & kReadBufReserves) != 0;
+    }
+    if (grows) {
       return absl::StrFormat("the largest %s block, max_capacity=%zu",
                              buf_internal::PolicyName<B>(), policy_max);
-    } else {
-      return absl::StrFormat("capacity=%zu of a fixed-capacity %s",
-                             policy_max, buf_internal::PolicyName<B>());
     }
+    return absl::StrFormat("capacity=%zu of a fixed-capacity %s", policy_max,
+                           buf_internal::PolicyName<B>());
   }
   return absl::StrFormat("max_buffered=%zu", options_.max_buffered);
 }

@@ -49,7 +49,8 @@ enum ReadBufCapability : uint32_t {
   kReadBufContiguous = 1u << 0,      // filled() is one span
   kReadBufVectored = 1u << 1,        // several segments; prefer readv(2)
   kReadBufDefersMemory = 1u << 2,    // holds no memory until prepare()
-  kReadBufZeroesEveryRead = 1u << 3  // prepare() zeroes before every read
+  kReadBufZeroesEveryRead = 1u << 3,  // prepare() zeroes before every read
+  kReadBufReserves = 1u << 4          // reserve() grows it (Pooled)
 };
 
 namespace buf_internal {
@@ -69,6 +70,8 @@ struct DynReadBufVTable {
   absl::Status (*prepare)(void*, size_t);
   void (*release_idle)(void*);
   void (*record_read)(void*, size_t, size_t);
+  absl::Status (*reserve)(void*, size_t, size_t);
+  size_t (*max_capacity)(const void*);
   ErasedOps ops;  // destroy / move, for Dyn
   uint32_t capabilities;
 };
@@ -114,11 +117,16 @@ inline constexpr DynReadBufVTable kDynReadBufVTable = {
     [](void* b, size_t bytes, size_t asked) {
       read_buf_traits<B>::record_read(*static_cast<B*>(b), bytes, asked);
     },
+    [](void* b, size_t min_capacity, size_t keep_from) {
+      return read_buf_traits<B>::reserve(*static_cast<B*>(b), min_capacity, keep_from);
+    },
+    [](const void* b) { return read_buf_traits<B>::max_capacity(*static_cast<const B*>(b)); },
     kErasedOps<B>,
     (ContiguousReadBuf<B> && !VectoredReadBuf<B> ? kReadBufContiguous : 0u) |
         (VectoredReadBuf<B> ? kReadBufVectored : 0u) |
         (read_buf_traits<B>::kDefersMemory ? kReadBufDefersMemory : 0u) |
-        (read_buf_traits<B>::kZeroesEveryRead ? kReadBufZeroesEveryRead : 0u),
+        (read_buf_traits<B>::kZeroesEveryRead ? kReadBufZeroesEveryRead : 0u) |
+        (read_buf_traits<B>::kReserves ? kReadBufReserves : 0u),
 };
 
 }  // namespace buf_internal
@@ -174,6 +182,14 @@ class DynRef {
   void record_read(size_t bytes, size_t asked) {
     vtable_->record_read(object_, bytes, asked);
   }
+  // Growth, forwarded (read_buf_traits::reserve / max_capacity): an erased
+  // Pooled grows in a buffered reader as it would unerased; an erased
+  // fixed-capacity buffer reports its capacity as the maximum, and reserve()
+  // fails with FailedPrecondition without touching it.
+  absl::Status reserve(size_t min_capacity, size_t keep_from) {
+    return vtable_->reserve(object_, min_capacity, keep_from);
+  }
+  size_t max_capacity() const { return vtable_->max_capacity(object_); }
 
  protected:
   DynRef(void* object, const buf_internal::DynReadBufVTable* vtable)

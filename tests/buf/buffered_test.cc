@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -162,8 +163,9 @@ TYPED_TEST(BufferedTest, FixedPoliciesStopAtTheirCapacityPooledGrows) {
   BufferedStep<BufferedMessage> step = in.until_step("\n", 1000, searched);
   ASSERT_FALSE(step.needs_fill);
   EXPECT_TRUE(absl::IsResourceExhausted(step.result.status()));
-  // Pooled here is capped at 64-byte blocks (max_capacity=64).
-  if constexpr (Buffered<TypeParam>::kGrows) {
+  // Pooled here is capped at 64-byte blocks (max_capacity=64). A Dyn
+  // forwards growth but holds a fixed Uninit / Vectored here.
+  if constexpr (std::is_same_v<TypeParam, Pooled>) {
     EXPECT_THAT(step.result.status().message(),
                 HasSubstr("no delimiter within the largest Pooled block, "
                           "max_capacity=64 (64 bytes buffered)"));
@@ -423,7 +425,7 @@ TEST(ReadBufTraitsTest, GrowthHookDefaults) {
   static_assert(!read_buf_traits<Uninit>::kReserves);
   static_assert(!read_buf_traits<Uninit>::kTakesFilled);
   static_assert(!read_buf_traits<Vectored<4>>::kReserves);
-  static_assert(!read_buf_traits<Dyn>::kReserves);
+  static_assert(read_buf_traits<Dyn>::kReserves);  // forwarded; see below
   Uninit fixed(100);
   EXPECT_EQ(read_buf_traits<Uninit>::max_capacity(fixed), 100u);
   EXPECT_TRUE(absl::IsFailedPrecondition(
@@ -431,6 +433,32 @@ TEST(ReadBufTraitsTest, GrowthHookDefaults) {
   EXPECT_EQ(fixed.capacity(), 100u);
   Pooled pooled;
   EXPECT_EQ(read_buf_traits<Pooled>::max_capacity(pooled), 128u * 1024);
+  // Dyn forwards both: an erased fixed buffer keeps its capacity as the
+  // maximum and refuses to grow; an erased Pooled grows.
+  Dyn erased_fixed(Uninit(100));
+  EXPECT_EQ(erased_fixed.max_capacity(), 100u);
+  EXPECT_TRUE(absl::IsFailedPrecondition(erased_fixed.reserve(200, 0)));
+  EXPECT_EQ(erased_fixed.capacity(), 100u);
+  Dyn erased_pooled{Pooled()};
+  EXPECT_EQ(erased_pooled.max_capacity(), 128u * 1024);
+  EXPECT_TRUE(erased_pooled.reserve(4096, 0).ok());
+  EXPECT_GE(erased_pooled.capacity(), 4096u);
+}
+
+// The adaptive-shrink case through type erasure: a Dyn holding a Pooled
+// grows like the Pooled itself.
+TEST(BufferedDynTest, ErasedPooledGrowsKeepingTheTail) {
+  Pooled::Options options;
+  options.sizing = {.min = 512, .initial = 512, .max = 128 * 1024};
+  Buffered<Dyn> in{Dyn(Pooled(options))};
+  const std::string head(512, 'h');
+  ASSERT_EQ(Deliver(in, head), 512u);
+  in.consume(12);
+  ASSERT_TRUE(in.make_room(600, "test").ok());
+  EXPECT_EQ(in.stats().growths, 1u);
+  EXPECT_EQ(in.stats().bytes_grown, 500u);
+  EXPECT_GE(in.policy().capacity(), 1024u);
+  EXPECT_EQ(Held(in), head.substr(12));
 }
 
 }  // namespace

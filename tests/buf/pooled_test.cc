@@ -134,7 +134,7 @@ TEST(PooledTest, UsesThePoolOfTheCallingThreadByDefault) {
 TEST(PooledTest, FitsInsideDynWithoutAllocating) {
   Dyn buf{Pooled()};
   EXPECT_TRUE(buf.is_inline());
-  EXPECT_EQ(buf.capabilities(), kReadBufContiguous | kReadBufDefersMemory);
+  EXPECT_EQ(buf.capabilities(), kReadBufContiguous | kReadBufDefersMemory | kReadBufReserves);
   EXPECT_EQ(buf.capacity(), 0u);
   ASSERT_TRUE(buf.prepare(0).ok());
   EXPECT_GT(buf.capacity(), 0u);
