@@ -2,6 +2,7 @@
 #include "bench/harness/syscall_counter.h"
 
 #include <linux/perf_event.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,14 +14,36 @@
 #include "absl/strings/str_cat.h"
 
 namespace readbuf::bench {
+namespace {
+
+constexpr char kTracefs[] = "/sys/kernel/tracing";
+
+bool ReadTracepointId(const std::string& path, uint64_t* id) {
+  std::ifstream in(path);
+  return static_cast<bool>(in >> *id);
+}
+
+}  // namespace
 
 absl::StatusOr<SyscallCounter> SyscallCounter::Attach(
     const std::vector<pid_t>& threads, const std::string& tracepoint) {
-  const std::string id_path = absl::StrCat("/sys/kernel/tracing/events/", tracepoint, "/id");
-  std::ifstream in(id_path);
+  const std::string id_path = absl::StrCat(kTracefs, "/events/", tracepoint, "/id");
   uint64_t id = 0;
-  if (!(in >> id)) {
-    return absl::UnavailableError(absl::StrCat("cannot read ", id_path, " (is tracefs mounted?)"));
+  if (!ReadTracepointId(id_path, &id)) {
+    // A fresh machine (or container) has tracefs unmounted; root can mount
+    // it, as `mount -t tracefs nodev /sys/kernel/tracing` would.
+    if (::geteuid() != 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "tracefs is not mounted at ", kTracefs, " and mounting it needs root"));
+    }
+    if (::mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0 && errno != EBUSY) {
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat("tracefs is not mounted, and mount(tracefs, ", kTracefs, ") failed"));
+    }
+    if (!ReadTracepointId(id_path, &id)) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot read ", id_path, " (tracefs mounted; no such tracepoint?)"));
+    }
   }
   SyscallCounter counter;
   for (pid_t tid : threads) {

@@ -14,8 +14,9 @@
 //   ... load ...
 //   uint64_t syscalls = counter->Read();
 //
-// Needs root or perf_event_paranoid <= 1, and tracefs at /sys/kernel/tracing;
-// Attach() says which is missing otherwise.
+// Needs root or perf_event_paranoid <= 1, and tracefs at /sys/kernel/tracing.
+// As root, Attach() mounts tracefs there if it is not mounted (a fresh
+// machine or container); otherwise it says which is missing.
 
 #ifndef READBUF_BENCH_HARNESS_SYSCALL_COUNTER_H_
 #define READBUF_BENCH_HARNESS_SYSCALL_COUNTER_H_
