@@ -75,8 +75,8 @@ class TaskPromiseBase {
   void unhandled_exception() noexcept { std::terminate(); }
 
   // The awaiting frame; null for a spawned task's outermost frame. The only
-  // per-frame state: a transfer routed through the run queue uses its task's
-  // node (see ShouldBounceTransfer in io/internal/core.h).
+  // per-frame state: a bounced transfer uses its scope's node (see
+  // ShouldBounceTransfer in io/internal/core.h).
   std::coroutine_handle<> continuation_;
 };
 

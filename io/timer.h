@@ -172,9 +172,20 @@ class [[nodiscard]] TimeoutAwaiter {
   // The branch's scope was cancelled (the deadline passed): destroy the
   // awaitable at its suspension point, then resume the caller.
   void OnBranchCancelled(Core* core) {
+    RunNode& bounced = branch_.get().node;
+    if (bounced.linked() && bounced.h == resume_.h) {
+      // The awaitable had already completed: its final transfer to the
+      // caller was bounced (ShouldBounceTransfer in io/internal/core.h) and
+      // is still queued, as it can be when a when_any cancels from inside
+      // the same resumption. It finished first, so it wins the race: the
+      // caller gets its result, which destroying it now would lose.
+      bounced.Unlink();
+      core->Schedule(&resume_);
+      return;
+    }
     Scope* saved = core->current_scope();
     core->set_current_scope(&branch_.get());
-    branch_.get().node.Unlink();  // a completion bounced to the caller
+    bounced.Unlink();  // a transfer inside the awaitable, bounced
     DestroyInner();
     core->set_current_scope(saved);
     timed_out_ = true;

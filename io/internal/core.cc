@@ -57,7 +57,7 @@ void BounceTo(std::coroutine_handle<> h) noexcept {
   READBUF_DCHECK(sc != nullptr, "bounced transfer outside a task");
   sc->node.h = h;
   sc->node.scope = sc;
-  tls_core->Schedule(&sc->node);
+  tls_core->ScheduleBounced(&sc->node);
 }
 
 // ---------------------------------------------------------------------------
@@ -217,11 +217,13 @@ void SleepAwaiter::Fire(TimerNode* t) {
 // ---------------------------------------------------------------------------
 Core::Core(RuntimeShared* shared, int index) : shared_(shared), index_(index) {
   run_queue_.prev = run_queue_.next = &run_queue_;
+  bounced_.prev = bounced_.next = &bounced_;
 }
 
 Core::~Core() {
-  // The sentinel is never "unlinked" from itself.
+  // The sentinels are never "unlinked" from themselves.
   run_queue_.prev = run_queue_.next = nullptr;
+  bounced_.prev = bounced_.next = nullptr;
 }
 
 void Core::Run(
@@ -289,6 +291,14 @@ void Core::Schedule(RunNode* n) {
   n->next = &run_queue_;
   run_queue_.prev->next = n;
   run_queue_.prev = n;
+}
+
+void Core::ScheduleBounced(RunNode* n) {
+  READBUF_DCHECK(!n->linked(), "RunNode scheduled twice");
+  n->prev = bounced_.prev;
+  n->next = &bounced_;
+  bounced_.prev->next = n;
+  bounced_.prev = n;
 }
 
 void Core::DeliverPinnedWake(RunNode* n) {
@@ -463,6 +473,17 @@ void Core::Resume(RunNode* n) {
     n->on_run(n);  // `n` may be gone after this.
   } else {
     n->h.resume();  // `n` may be gone after this.
+  }
+  // The trampoline: transfers bounced off the stack (BounceTo) continue now,
+  // before anything else runs. A scope cancelled meanwhile (a when_any
+  // loser) unlinked its node; one cancelled while pinned parks it.
+  while (bounced_.next != &bounced_) {
+    RunNode* b = bounced_.next;
+    b->Unlink();
+    if (b->scope->Cancelling()) continue;
+    current_scope_ = b->scope;
+    tls_transfer_depth = 0;
+    b->h.resume();  // `b` may be gone after this.
   }
   current_scope_ = nullptr;
   if (st->root_.done()) {

@@ -154,6 +154,9 @@ class Core final : private ReadinessSink {
 
   // --- On this core's thread only ---
   void Schedule(RunNode* n);
+  // Queues `n` to run as soon as the current resumption has unwound its
+  // stack, inside the same Resume (see BounceTo): nothing else runs first.
+  void ScheduleBounced(RunNode* n);
   // A wake-up that held a pin (a cross-core wake, a kernel op's completion)
   // arrives for `n`: releases the pin, then performs the cancellation the pin
   // was holding up, or parks `n` if its scope is being cancelled, or
@@ -243,6 +246,7 @@ class Core final : private ReadinessSink {
 
   // On-core state.
   RunNode run_queue_;  // sentinel
+  RunNode bounced_;    // sentinel: transfers Resume runs before it returns
   TimerHeap timers_;
   TaskStateBase* live_head_ = nullptr;
   std::size_t live_count_ = 0;
@@ -266,12 +270,16 @@ Core* CurrentCore();
 // sanitizer and -O0 builds do not, and a loop awaiting Tasks that complete
 // without suspending would then grow the stack without bound. Every transfer
 // counts against a per-thread depth that Core::Resume resets; past a limit
-// the transfer goes through the run queue instead, which unwinds the stack.
+// the transfer is bounced: the transferring frame returns to Core::Resume,
+// which unwinds the stack, and Resume then resumes the target at once, as a
+// trampoline. No other task, timer or message runs in between, so a bounce
+// is not a suspension point: nothing can be cancelled in it (a Channel value
+// a completed receive holds reaches its awaiter).
 // Off-core, and on a core outside a task, this always returns false.
 bool ShouldBounceTransfer() noexcept;
-// Schedules `h` on the current core through the current scope's own run
-// node (Scope::node). One node per scope suffices: a scope runs one frame
-// at a time, and the bouncing frame suspends until the node is resumed.
+// Bounces the transfer to `h` through the current scope's own run node
+// (Scope::node). One node per scope suffices: a scope runs one frame at a
+// time, and the bouncing frame suspends until the node is resumed.
 // REQUIRES: ShouldBounceTransfer() returned true (so: on a core, in a task).
 void BounceTo(std::coroutine_handle<> h) noexcept;
 

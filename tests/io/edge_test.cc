@@ -411,6 +411,58 @@ TEST_P(EdgeTest, NestedTimeoutsEachReportTheirOwnDeadline) {
   EXPECT_TRUE(s.ok()) << s;
 }
 
+// --- A completion routed through the run queue wins its timeout ----------
+
+Task<int> Immediate(int i) { co_return i; }
+
+// `depth` Tasks that complete at once, then a receive of a value already
+// queued: no suspension at all, but past 128 transfers in a row the final
+// transfer back to the caller goes through the run queue.
+Task<absl::StatusOr<int>> SyncChainThenReceive(Channel<int>* ch, int depth) {
+  int sum = 0;
+  for (int i = 0; i < depth; ++i) sum += co_await Immediate(1);
+  absl::StatusOr<int> v = co_await ch->receive();
+  if (!v.ok()) co_return v.status();
+  co_return *v + sum - depth;
+}
+
+// Ends the timeout `*waiting` points at, if the main task is still in it
+// when this task gets its turn.
+Task<void> ExpireIfWaiting(io_internal::TimeoutAwaiter<Task<absl::StatusOr<int>>>** waiting) {
+  if (*waiting != nullptr) (*waiting)->expire_now();
+  co_return;
+}
+
+Task<absl::Status> TimeoutNeverLosesAReceivedValue() {
+  for (int depth = 0; depth < 400; ++depth) {
+    Channel<int> ch;
+    if (absl::Status s = ch.send(depth); !s.ok()) co_return s;
+    auto t = timeout(SyncChainThenReceive(&ch, depth), absl::InfiniteDuration());
+    io_internal::TimeoutAwaiter<Task<absl::StatusOr<int>>>* waiting = &t;
+    // Queued first, so it runs before a transfer that is routed through the
+    // run queue: it expires the timeout in that window.
+    JoinHandle<void> expirer = spawn(ExpireIfWaiting(&waiting));
+    absl::StatusOr<int> r = co_await t;
+    waiting = nullptr;
+    if (absl::Status s = co_await expirer; !s.ok()) co_return s;
+    if (r.ok()) {
+      if (*r != depth) co_return absl::InternalError(absl::StrCat("depth ", depth, ": wrong value"));
+    } else if (!absl::IsDeadlineExceeded(r.status())) {
+      co_return absl::InternalError(absl::StrCat("depth ", depth, ": ", r.status().ToString()));
+    } else if (!ch.try_receive().has_value()) {
+      co_return absl::InternalError(absl::StrCat(
+          "depth ", depth, ": timed out after the value was received; the value is lost"));
+    }
+  }
+  co_return absl::OkStatus();
+}
+
+TEST_P(EdgeTest, ACompletionRoutedThroughTheRunQueueWinsItsTimeout) {
+  Runtime rt(Options());
+  absl::Status s = rt.block_on(TimeoutNeverLosesAReceivedValue());
+  EXPECT_TRUE(s.ok()) << s;
+}
+
 // --- Shutdown across cores --------------------------------------------------
 
 Task<int> SleepsThenReturns() {

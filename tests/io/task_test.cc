@@ -51,7 +51,7 @@ TEST(TaskTest, ValuesPropagate) {
 
 TEST(TaskTest, DeepChainDoesNotOverflowStack) {
   // 100k nested awaits: symmetric transfer, or (where the compiler does not
-  // make it a tail call, as under sanitizers) a bounce through the run queue.
+  // make it a tail call, as under sanitizers) a bounce through Core::Resume.
   constexpr int kDepth = 100000;
   Runtime rt(RuntimeOptions{.n_cores = 1});
   absl::StatusOr<int> r = rt.block_on(Chain(kDepth));
