@@ -28,12 +28,19 @@ sigset_t ServerSignals(const ServerOptions& options) {
   return set;
 }
 
+// Connections accepted in a row before the accept loop lets the core's other
+// work run: a burst of thousands of connects would otherwise be accepted in
+// one turn (accept completes without suspending while the backlog is not
+// empty), delaying timers and established connections by tens of ms.
+constexpr std::uint32_t kAcceptsPerTurn = 64;
+
 // Accepts on `listener` until cancelled; each connection's handler runs as
 // a detached task on this core, or on the next core round-robin.
 Task<void> AcceptLoop(TcpListener listener, const ConnectionHandler* handler, Runtime* rt,
                       bool distribute, std::shared_ptr<std::atomic<std::uint64_t>> accepted) {
   std::uint32_t next = 0;
-  for (;;) {
+  for (std::uint32_t n = 1;; ++n) {
+    if (n % kAcceptsPerTurn == 0) co_await yield_now();
     absl::StatusOr<TcpStream> conn = co_await listener.accept();
     if (!conn.ok()) {
       // accept() already backs off on EMFILE and friends; anything else
