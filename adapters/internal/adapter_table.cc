@@ -22,6 +22,7 @@
 #include "adapters/fd_reader.h"
 #include "adapters/internal/asio_info.h"
 #include "adapters/internal/protobuf_info.h"
+#include "adapters/internal/tls_info.h"
 #include "adapters/file_reader.h"
 #include "adapters/istream_reader.h"
 #include "adapters/owned_to_buf.h"
@@ -82,6 +83,8 @@ std::vector<AdapterRow> AllAdapterRows() {
       AdapterRowOf<PoolBytesInputStreamInfo>(),
       AdapterRowOf<ConsumingInputStreamInfo>(),
       AdapterRowOf<PoolBlockOutputStreamInfo>(),
+      // And for TLS (tls_info.h; the stream itself is io/tls_stream.h).
+      AdapterRowOf<TlsStreamInfo>(),
   };
 }
 
