@@ -1,16 +1,23 @@
 #include "io/address.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "buf/internal/check.h"
+#include "io/spawn_blocking.h"
 
 namespace readbuf {
 namespace {
@@ -20,7 +27,133 @@ absl::Status Invalid(absl::string_view text, absl::string_view why) {
       absl::StrCat("bad socket address \"", text, "\": ", why));
 }
 
+struct HostPort {
+  std::string host;
+  std::string port;
+  bool numeric_port = false;
+};
+
+// Splits "host:port" / "[v6]:port" for getaddrinfo.
+absl::StatusOr<HostPort> SplitHostPort(absl::string_view text) {
+  if (text.empty()) return Invalid(text, "empty");
+  absl::string_view host;
+  absl::string_view port;
+  if (text.front() == '[') {
+    std::size_t close = text.find(']');
+    if (close == absl::string_view::npos) {
+      return Invalid(text, "missing ']' after IPv6 address");
+    }
+    host = text.substr(1, close - 1);
+    absl::string_view rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') {
+      return Invalid(text, "expected ':port' after ']'");
+    }
+    port = rest.substr(1);
+  } else {
+    std::size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) return Invalid(text, "missing ':port'");
+    host = text.substr(0, colon);
+    if (host.find(':') != absl::string_view::npos) {
+      return Invalid(text, "IPv6 addresses must be written as [addr]:port");
+    }
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) return Invalid(text, "missing host");
+  if (port.empty()) return Invalid(text, "missing port");
+  HostPort hp{std::string(host), std::string(port), false};
+  hp.numeric_port = std::all_of(port.begin(), port.end(),
+                                [](char c) { return c >= '0' && c <= '9'; });
+  std::uint32_t n = 0;
+  if (hp.numeric_port &&
+      (port.size() > 5 || !absl::SimpleAtoi(port, &n) || n > 65535)) {
+    return Invalid(text, "port out of range 0..65535");
+  }
+  return hp;
+}
+
+// A getaddrinfo failure as a status naming the input and the host.
+absl::Status LookupError(int rc, int err, absl::string_view text,
+                         const HostPort& hp) {
+  const std::string what = absl::StrCat(
+      "cannot resolve \"", text, "\": getaddrinfo(host \"", hp.host,
+      "\", port \"", hp.port, "\"): ");
+  switch (rc) {
+    case EAI_SYSTEM:
+      return absl::ErrnoToStatus(err, what);
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+#endif
+    case EAI_SERVICE:
+      return absl::NotFoundError(absl::StrCat(what, ::gai_strerror(rc)));
+    case EAI_AGAIN:
+    case EAI_FAIL:
+      return absl::UnavailableError(absl::StrCat(what, ::gai_strerror(rc)));
+    case EAI_MEMORY:
+      return absl::ResourceExhaustedError(absl::StrCat(what, ::gai_strerror(rc)));
+    default:
+      return absl::UnknownError(absl::StrCat(what, ::gai_strerror(rc)));
+  }
+}
+
+Task<absl::StatusOr<std::vector<SocketAddress>>> ResolveOnPool(std::string text) {
+  // IP literals and malformed text need no lookup.
+  if (absl::StatusOr<SocketAddress> literal = SocketAddress::Parse(text); literal.ok()) {
+    co_return std::vector<SocketAddress>{*literal};
+  }
+  if (absl::StatusOr<HostPort> hp = SplitHostPort(text); !hp.ok()) co_return hp.status();
+  BlockingHandle<absl::StatusOr<std::vector<SocketAddress>>> lookup =
+      spawn_blocking([text] { return SocketAddress::ResolveBlocking(text); });
+  // Cancelled before the lookup started (timeout, task cancel): it never
+  // starts. No effect once it has.
+  absl::Cleanup cancel_unstarted = [&lookup] { lookup.cancel(); };
+  co_return co_await lookup;
+}
+
 }  // namespace
+
+Task<absl::StatusOr<std::vector<SocketAddress>>> SocketAddress::Resolve(
+    absl::string_view host_port) {
+  // Not a coroutine itself: the text is copied before the caller's view can
+  // dangle (a Task starts only when awaited).
+  return ResolveOnPool(std::string(host_port));
+}
+
+absl::StatusOr<std::vector<SocketAddress>> SocketAddress::ResolveBlocking(
+    absl::string_view host_port) {
+  if (absl::StatusOr<SocketAddress> literal = Parse(host_port); literal.ok()) {
+    return std::vector<SocketAddress>{*literal};
+  }
+  absl::StatusOr<HostPort> hp = SplitHostPort(host_port);
+  if (!hp.ok()) return hp.status();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = hp->numeric_port ? AI_NUMERICSERV : 0;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(hp->host.c_str(), hp->port.c_str(), &hints, &res);
+  if (rc != 0) return LookupError(rc, errno, host_port, *hp);
+  std::vector<SocketAddress> out;
+  for (const addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+        ai->ai_addrlen > sizeof(sockaddr_storage)) {
+      continue;
+    }
+    SocketAddress a = FromSockaddr(ai->ai_addr, ai->ai_addrlen);
+    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+  }
+  ::freeaddrinfo(res);
+  if (out.empty()) {
+    return absl::NotFoundError(absl::StrCat("cannot resolve \"", host_port,
+                                            "\": no IPv4 or IPv6 address for host \"",
+                                            hp->host, "\""));
+  }
+  return out;
+}
 
 SocketAddress::SocketAddress() : len_(0) {
   std::memset(&storage_, 0, sizeof(storage_));

@@ -3,7 +3,8 @@
 // -----------------------------------------------------------------------------
 //
 // SocketAddress: an IPv4, IPv6 or Unix-domain socket address, parsed from
-// text with clear errors and convertible back to text.
+// text with clear errors and convertible back to text, or resolved from a
+// host name (getaddrinfo on the Runtime's blocking pool, io/spawn_blocking.h).
 //
 // Example:
 //
@@ -13,6 +14,8 @@
 //       readbuf::SocketAddress::Parse("[::1]:80");
 //   absl::StatusOr<readbuf::SocketAddress> u =
 //       readbuf::SocketAddress::Unix("/tmp/app.sock");
+//   absl::StatusOr<std::vector<readbuf::SocketAddress>> r =
+//       co_await readbuf::SocketAddress::Resolve("example.com:443");
 //
 // Thread safety: a value type; distinct objects are independent.
 
@@ -23,9 +26,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "io/task.h"
 
 namespace readbuf {
 
@@ -37,6 +42,28 @@ class SocketAddress {
   // Parses "a.b.c.d:port" or "[ipv6]:port" (port 0..65535, decimal).
   // Errors are absl::InvalidArgumentError naming the input and the problem.
   static absl::StatusOr<SocketAddress> Parse(absl::string_view text);
+
+  // Resolves "host:port" to the addresses to try, in getaddrinfo(3)'s order
+  // of preference, without duplicates. host is a name, an IPv4 address or a
+  // bracketed IPv6 address ("[::1]:80"); port is a number or a service name
+  // ("https"). An IP literal is returned at once; a name is looked up with
+  // getaddrinfo on the Runtime's blocking pool (spawn_blocking), so the core
+  // is never blocked. Errors name the input and the host:
+  // InvalidArgumentError for malformed text; for a failed lookup, with
+  // gai_strerror's text, NotFoundError (no such host or service),
+  // UnavailableError (temporary or non-recoverable resolver failure), or
+  // the errno status for EAI_SYSTEM.
+  // Cancellation (timeout(), JoinHandle::cancel): a lookup that has not
+  // started never starts; one already in getaddrinfo runs to its end on its
+  // pool thread and its result is dropped.
+  // REQUIRES: awaited on a reactor core.
+  static Task<absl::StatusOr<std::vector<SocketAddress>>> Resolve(
+      absl::string_view host_port);
+
+  // Resolve on the calling thread: blocks it in getaddrinfo for names. For
+  // threads that are not reactor cores (Resolve runs this on the pool).
+  static absl::StatusOr<std::vector<SocketAddress>> ResolveBlocking(
+      absl::string_view host_port);
 
   // A Unix-domain path address. Errors: empty or too long a path.
   static absl::StatusOr<SocketAddress> Unix(absl::string_view path);

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -262,6 +264,38 @@ Task<absl::StatusOr<TcpStream>> TcpStream::connect(SocketAddress addr) {
   absl::StatusOr<AsyncFd> fd = co_await io_internal::Connect(addr);
   if (!fd.ok()) co_return fd.status();
   co_return TcpStream(*std::move(fd));
+}
+
+namespace {
+
+Task<absl::StatusOr<TcpStream>> ConnectByName(std::string host_port) {
+  absl::StatusOr<std::vector<SocketAddress>> addrs =
+      co_await SocketAddress::Resolve(host_port);
+  if (!addrs.ok()) co_return addrs.status();
+  if (addrs->empty()) {  // Resolve reports NotFound instead; kept for safety
+    co_return absl::NotFoundError(
+        absl::StrCat("TcpStream::connect(\"", host_port, "\"): no address"));
+  }
+  absl::Status last;
+  std::string tried;
+  for (const SocketAddress& a : *addrs) {
+    absl::StatusOr<TcpStream> s = co_await TcpStream::connect(a);
+    if (s.ok()) co_return s;
+    last = s.status();
+    absl::StrAppend(&tried, tried.empty() ? "" : "; ", a.ToString(), ": ",
+                    last.message());
+  }
+  co_return absl::Status(
+      last.code(), absl::StrCat("TcpStream::connect(\"", host_port, "\"): ",
+                                addrs->size(), " address(es), none accepted: ", tried));
+}
+
+}  // namespace
+
+Task<absl::StatusOr<TcpStream>> TcpStream::connect(std::string_view host_port) {
+  // Not a coroutine itself: the text is copied before the caller's view can
+  // dangle (a Task starts only when awaited).
+  return ConnectByName(std::string(host_port));
 }
 
 absl::Status TcpStream::set_nodelay(bool on) {

@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -153,6 +154,14 @@ class TcpStream : public io_internal::StreamSocket {
 
   // Connects to an IPv4/IPv6 address.
   static Task<absl::StatusOr<TcpStream>> connect(SocketAddress addr);
+
+  // Resolves "host:port" (SocketAddress::Resolve: getaddrinfo on the
+  // blocking pool, never on the core) and tries the addresses in order until
+  // one accepts. Errors: the resolve error, or the last connect error's code
+  // with every address tried and why each failed. Each attempt waits as long
+  // as the kernel's connect does; wrap the call in timeout() to bound it.
+  // `host_port` is copied before this returns.
+  static Task<absl::StatusOr<TcpStream>> connect(std::string_view host_port);
 
   // TCP_NODELAY.
   absl::Status set_nodelay(bool on);

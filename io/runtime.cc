@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "buf/internal/check.h"
+#include "io/internal/blocking_pool.h"
 #include "io/internal/core.h"
 
 namespace readbuf {
@@ -34,6 +35,13 @@ Runtime::Runtime(RuntimeOptions options)
   READBUF_CHECK(options.kernel_op_slots >= 1 && options.kernel_op_slots <= 65536,
                 "RuntimeOptions::kernel_op_slots=%u: must be in [1, 65536]",
                 static_cast<unsigned>(options.kernel_op_slots));
+  READBUF_CHECK(options.blocking_threads >= 1,
+                "RuntimeOptions::blocking_threads=%d: must be at least 1",
+                options.blocking_threads);
+  // No thread until the first spawn_blocking.
+  blocking_pool_ = std::make_unique<io_internal::BlockingPool>(
+      io_internal::BlockingPoolOptions{.max_threads = options.blocking_threads,
+                                       .idle_timeout = options.blocking_idle_timeout});
   shared_->kernel_op_slots = options.kernel_op_slots;
   int n = options.n_cores;
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
@@ -53,7 +61,10 @@ Runtime::Runtime(RuntimeOptions options)
   for (int i = 0; i < n; ++i) {
     io_internal::Core* core = shared_->cores[i].get();
     int pin = options.pin_threads ? i % online : -1;
-    threads_.emplace_back([&, core, pin] {
+    io_internal::BlockingPool* pool = blocking_pool_.get();
+    threads_.emplace_back([&, core, pin, pool] {
+      // spawn_blocking on this core submits to this runtime's pool.
+      io_internal::SetCurrentBlockingPool(pool);
       core->Run(choice, pin,
                 [&](absl::Status s, const char* name, std::string note) {
                   {
@@ -69,6 +80,7 @@ Runtime::Runtime(RuntimeOptions options)
                   }
                   started.count_down();
                 });
+      io_internal::SetCurrentBlockingPool(nullptr);
     });
   }
   started.wait();
@@ -96,6 +108,9 @@ void Runtime::Shutdown(absl::Duration grace) {
   const std::int64_t deadline = io_internal::DeadlineAfter(grace);
   for (auto& core : shared_->cores) core->BeginShutdown(deadline);
   for (auto& t : threads_) t.join();
+  // The blocking pool goes last: no task can submit to it or await it any
+  // more. Running calls get until the same deadline, then are detached.
+  blocking_pool_->Shutdown(deadline);
 }
 
 io_internal::Core* Runtime::PickCore() {

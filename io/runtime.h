@@ -11,7 +11,7 @@
 // This header is the module overview of io/: Task (io/task.h) is the
 // coroutine type, io/timer.h has sleep_for/timeout, io/net.h sockets,
 // io/channel.h / io/async_mutex.h / io/ring_buffer.h cross-core
-// synchronisation.
+// synchronisation, io/spawn_blocking.h runs blocking calls off the cores.
 //
 // Example:
 //
@@ -126,12 +126,20 @@ struct RuntimeOptions {
   // each core keeps in flight at most; further ones wait for a free slot.
   // REQUIRES: in [1, 65536]. Default: 256.
   std::uint32_t kernel_op_slots = 256;
+  // spawn_blocking (io/spawn_blocking.h): the most threads the runtime's
+  // blocking pool runs at once (further calls queue, FIFO), and how long a
+  // pool thread may stay idle before it exits. The pool starts no thread
+  // before the first call. REQUIRES: blocking_threads >= 1.
+  // Default: 64 threads, 10 seconds.
+  int blocking_threads = 64;
+  absl::Duration blocking_idle_timeout = absl::Seconds(10);
 };
 
 template <typename T>
 class JoinHandle;
 
 namespace io_internal {
+class BlockingPool;  // io/internal/blocking_pool.h
 template <typename T>
 class TaskState;
 template <typename T>
@@ -296,8 +304,12 @@ class Runtime {
   }
 
   // Stops accepting work after `grace`: tasks run until then, the rest are
-  // cancelled, and the core threads are joined. Idempotent; never hangs on
-  // tasks (only on a task that blocks its thread outside the reactor).
+  // cancelled, and the core threads are joined. Then the blocking pool
+  // (spawn_blocking) runs its queued and running calls until the same
+  // deadline, drops those that have not started by then, and detaches the
+  // threads of those still running, saying so on stderr. Idempotent; never
+  // hangs on tasks (only on a task that blocks its thread outside the
+  // reactor) nor, with a finite grace, on blocking calls.
   void Shutdown(absl::Duration grace);
 
  private:
@@ -305,6 +317,9 @@ class Runtime {
 
   RuntimeOptions options_;
   std::unique_ptr<io_internal::RuntimeShared> shared_;
+  // spawn_blocking's pool; each core thread finds it through
+  // io_internal::CurrentBlockingPool(). Shut down after the cores.
+  std::unique_ptr<io_internal::BlockingPool> blocking_pool_;
   std::vector<std::thread> threads_;
   std::mutex shutdown_mu_;
   bool shut_down_ = false;  // guarded by shutdown_mu_
