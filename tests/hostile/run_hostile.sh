@@ -18,14 +18,18 @@
 #                     pooled on epoll and on uring, and uring/uring)
 #   --cases="C ..."   hostile_client cases (default: half_close slowloris
 #                     zero_window rst_storm idle flood)
-#   --smoke           --duration=2s --hold=1s --baseline=1s --max_stall_ms=250,
-#                     runs pooled/epoll pooled/uring, cases slowloris
-#                     rst_storm flood half_close; explicit options given
-#                     after --smoke still win. For CI: it catches wedged and
-#                     spinning cores (stalls of seconds), dead servers and
-#                     leaked connections; the 250 ms stall limit leaves room
-#                     for the timer delays that bulk transfers on a loaded
-#                     2-core machine cause (up to ~120 ms seen).
+#   --smoke           --duration=2s --hold=1s --baseline=1s --max_stall_ms=250
+#                     --floor_us=50000, runs pooled/epoll pooled/uring, cases
+#                     slowloris rst_storm flood half_close; explicit options
+#                     given after --smoke still win. For CI: it catches
+#                     wedged and spinning cores (stalls of seconds), dead
+#                     servers and leaked connections, not latency ratios
+#                     (those are the full run's job: under ASan on a busy
+#                     2-core machine a sound server's p99 reached 7x its
+#                     baseline, 2.9 ms). The 250 ms stall limit and the
+#                     50 ms p99 floor leave room for the timer delays that
+#                     bulk transfers on a loaded 2-core machine cause (up
+#                     to ~120 ms seen).
 #   --server_bin=PATH --client_bin=PATH
 #                     use these binaries instead of building them with
 #                     `./bazelw build --config=opt` (how hostile_smoke_test runs)
@@ -101,7 +105,7 @@ verbose=0
 for arg in "$@"; do
   case "$arg" in
     --smoke)
-      duration=2s hold=1s baseline=1s max_stall_ms=250
+      duration=2s hold=1s baseline=1s max_stall_ms=250 floor_us=50000
       runs="pooled/epoll pooled/uring"
       cases="slowloris rst_storm flood half_close"
       ;;
