@@ -57,6 +57,11 @@
 // same policy (read_into decrypts straight into the policy's memory), and
 // answers the client's close_notify with its own. Not with --policy=uring.
 //
+// --api=callback serves each connection by callbacks instead of a coroutine
+// (io/callback_connection.h): no frame or task per connection; each read
+// takes a pool block sized adaptively (512 B .. 128 KiB) and the echo writes
+// from it. Only with --policy=pooled (the only policy it has) and no TLS.
+//
 // --stall_watchdog_period=D (e.g. 5ms; default 0 = off) runs a StallWatchdog:
 // every core wakes every D and records how late it woke, i.e. how long the
 // core could not run its timers (a task blocking or spinning on it).
@@ -70,8 +75,11 @@
 #pragma GCC diagnostic ignored "-Wtsan"
 #endif
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,6 +90,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -102,6 +111,7 @@
 #include "buf/vectored.h"
 #include "buf/zeroed.h"
 #include "io/address.h"
+#include "io/callback_connection.h"
 #include "io/net.h"
 #include "io/pooled_ops.h"
 #include "io/read_into.h"
@@ -127,6 +137,9 @@ ABSL_FLAG(int, buffer_size, 8192,
           "Per-connection buffer bytes for zeroed, uninit, vectored and dyn. "
           "pooled sizes each read adaptively between 512 B and 128 KiB and holds "
           "nothing while a connection is idle.");
+ABSL_FLAG(std::string, api, "coroutine",
+          "Connection API: coroutine (a task per connection, Echo<Policy>) or callback "
+          "(io/callback_connection.h: no task per connection; --policy=pooled only).");
 ABSL_FLAG(bool, pin, false, "Pin core i to CPU i.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(1),
           "How long live connections may run after SIGINT/SIGTERM.");
@@ -153,6 +166,7 @@ constexpr char kUsage[] =
     "Usage: echo_server [--port=P] [--host=ADDR] [--threads=T]\n"
     "                   [--policy=zeroed|uninit|vectored|dyn|pooled|uring]\n"
     "                   [--backend=epoll|uring] [--buffer_size=N] [--pin]\n"
+    "                   [--api=coroutine|callback]\n"
     "                   [--stats_file=PATH] [--stall_watchdog_period=D]\n"
     "                   [--tls_cert=PEM --tls_key=PEM]\n"
     "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.\n"
@@ -243,6 +257,24 @@ readbuf::Task<void> Echo(readbuf::TcpStream conn, RingPolicy) {
     if (!written.ok()) co_return;
   }
 }
+
+// The connection handler for --api=callback: no task per connection; each
+// read's bytes are written back from the pool block they arrived in (what
+// the socket does not take at once is copied and sent when it drains).
+class CallbackEcho : public readbuf::CallbackHandler {
+ public:
+  void OnOpen(readbuf::CallbackConnection& conn) override {
+    const int one = 1;
+    (void)::setsockopt(conn.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    g_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  void OnData(readbuf::CallbackConnection& conn, std::span<const std::byte> bytes) override {
+    conn.Write(bytes);
+  }
+  void OnClose(readbuf::CallbackConnection&, const absl::Status&) override {
+    g_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
 
 // The connection handler for --policy (every connection gets its own buffer).
 readbuf::ConnectionHandler HandlerFor(const std::string& policy, size_t buffer_size,
@@ -374,6 +406,11 @@ int main(int argc, char** argv) {
       policy != "pooled" && policy != "uring") {
     return Usage("unknown --policy=" + policy);
   }
+  const std::string api = absl::GetFlag(FLAGS_api);
+  if (api != "coroutine" && api != "callback") return Usage("unknown --api=" + api);
+  if (api == "callback" && policy != "pooled") {
+    return Usage("--api=callback reads into pool blocks: use it with --policy=pooled");
+  }
   if (backend.empty()) backend = policy == "uring" ? "uring" : "epoll";
   if (backend != "epoll" && backend != "uring") return Usage("unknown --backend=" + backend);
   if (policy == "uring" && backend != "uring") {
@@ -388,6 +425,7 @@ int main(int argc, char** argv) {
   if (tls_cert.empty() != tls_key.empty()) return Usage("--tls_cert and --tls_key go together");
   if (!tls_cert.empty()) {
     if (policy == "uring") return Usage("--tls_cert does not work with --policy=uring");
+    if (api == "callback") return Usage("--tls_cert does not work with --api=callback");
     readbuf::TlsServerOptions tls_options;
     tls_options.certificate.chain_file = tls_cert;
     tls_options.certificate.key_file = tls_key;
@@ -425,8 +463,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "echo_server: stats: %s\n", written.ToString().c_str());
     }
   };
-  absl::StatusOr<std::unique_ptr<readbuf::Server>> server = readbuf::Server::Start(
-      std::move(options), HandlerFor(policy, static_cast<size_t>(buffer_size), tls));
+  absl::StatusOr<std::unique_ptr<readbuf::Server>> server =
+      api == "callback"
+          ? readbuf::Server::Start(std::move(options), std::make_shared<CallbackEcho>())
+          : readbuf::Server::Start(std::move(options),
+                                   HandlerFor(policy, static_cast<size_t>(buffer_size), tls));
   if (!server.ok()) {
     std::fprintf(stderr, "echo_server: %s\n", server.status().ToString().c_str());
     return 1;

@@ -17,6 +17,14 @@
 #include "io/timer.h"
 
 namespace readbuf {
+
+namespace server_internal {
+struct CallbackListener {
+  TcpListener listener;
+  bool stopping = false;  // on the listener's core
+};
+}  // namespace server_internal
+
 namespace {
 
 sigset_t ServerSignals(const ServerOptions& options) {
@@ -62,10 +70,39 @@ Task<void> AcceptLoop(TcpListener listener, const ConnectionHandler* handler, Ru
   }
 }
 
+// One core's accept loop in callback mode: it owns the core's
+// CallbackConnections. When its listener is closed (StopAccepting) it waits
+// for the set to empty; Runtime::Shutdown cancels it after the grace, which
+// ends the connections left.
+Task<void> CallbackAcceptLoop(std::shared_ptr<server_internal::CallbackListener> l,
+                              std::shared_ptr<CallbackHandler> handler,
+                              std::shared_ptr<std::atomic<std::uint64_t>> accepted) {
+  CallbackConnections conns(*handler);
+  for (std::uint32_t n = 1; !l->stopping; ++n) {
+    if (n % kAcceptsPerTurn == 0) co_await yield_now();
+    absl::StatusOr<TcpStream> conn = co_await l->listener.accept();
+    if (l->stopping) break;
+    if (!conn.ok()) {
+      co_await sleep_for(absl::Milliseconds(50));
+      continue;
+    }
+    accepted->fetch_add(1, std::memory_order_relaxed);
+    (void)conns.Add(*std::move(conn));  // on failure the stream is closed
+  }
+  co_await conns.WhenEmpty();
+}
+
+// Runs on the listener's core: ends its accept loop's accepting.
+Task<void> StopCallbackListener(std::shared_ptr<server_internal::CallbackListener> l) {
+  l->stopping = true;
+  l->listener.close();  // wakes the pending accept with an error
+  co_return;
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
-                                                      ConnectionHandler handler) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Bind(ServerOptions options,
+                                                     std::vector<TcpListener>* listeners) {
   std::unique_ptr<Server> server(new Server());
   server->options_ = std::move(options);
   ServerOptions& o = server->options_;
@@ -76,7 +113,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   o.runtime.n_cores = cores;
   o.listen.reuse_port = !distribute;
 
-  std::vector<TcpListener> listeners;
   SocketAddress addr = o.address;
   for (int i = 0; i < (distribute ? 1 : cores); ++i) {
     absl::StatusOr<TcpListener> l = TcpListener::bind(addr, o.listen);
@@ -86,7 +122,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
       if (!bound.ok()) return bound.status();
       addr = *bound;  // the others bind the port the kernel picked
     }
-    listeners.push_back(*std::move(l));
+    listeners->push_back(*std::move(l));
   }
   server->local_ = addr;
 
@@ -97,12 +133,45 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   ::signal(SIGPIPE, SIG_IGN);
 
   server->runtime_ = std::make_unique<Runtime>(o.runtime);
+  return server;
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
+                                                      ConnectionHandler handler) {
+  std::vector<TcpListener> listeners;
+  absl::StatusOr<std::unique_ptr<Server>> made = Bind(std::move(options), &listeners);
+  if (!made.ok()) return made.status();
+  std::unique_ptr<Server> server = *std::move(made);
+  const bool distribute = server->options_.accept == ServerOptions::Accept::kDistributeFromCore0;
   auto shared_handler = std::make_shared<ConnectionHandler>(std::move(handler));
   server->handler_ = shared_handler;
   for (size_t i = 0; i < listeners.size(); ++i) {
     server->acceptors_.push_back(server->runtime_->spawn_on(
         static_cast<int>(i), AcceptLoop(std::move(listeners[i]), shared_handler.get(),
                                         server->runtime_.get(), distribute, server->accepted_)));
+  }
+  return server;
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
+                                                      std::shared_ptr<CallbackHandler> handler) {
+  if (handler == nullptr) return absl::InvalidArgumentError("Server::Start: null CallbackHandler");
+  if (options.accept == ServerOptions::Accept::kDistributeFromCore0) {
+    return absl::InvalidArgumentError(
+        "Server::Start: callback connections need Accept::kListenerPerCore (a set serves the "
+        "connections of its own core)");
+  }
+  std::vector<TcpListener> listeners;
+  absl::StatusOr<std::unique_ptr<Server>> made = Bind(std::move(options), &listeners);
+  if (!made.ok()) return made.status();
+  std::unique_ptr<Server> server = *std::move(made);
+  server->callback_handler_ = handler;
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    auto l = std::make_shared<server_internal::CallbackListener>();
+    l->listener = std::move(listeners[i]);
+    server->callback_listeners_.push_back(l);
+    server->acceptors_.push_back(server->runtime_->spawn_on(
+        static_cast<int>(i), CallbackAcceptLoop(l, handler, server->accepted_)));
   }
   return server;
 }
@@ -122,6 +191,19 @@ void Server::Run() {
 }
 
 void Server::StopAccepting() {
+  if (!callback_listeners_.empty()) {
+    // Callback mode: close each listener on its core; the accept loops then
+    // wait for their connections (Runtime::Shutdown bounds that wait).
+    for (size_t i = 0; i < callback_listeners_.size(); ++i) {
+      (void)runtime_->spawn_on(static_cast<int>(i), StopCallbackListener(callback_listeners_[i]))
+          .BlockingJoin();
+    }
+    callback_listeners_.clear();
+    for (JoinHandle<void>& a : acceptors_) {
+      if (a.valid()) a.detach();
+    }
+    return;
+  }
   // Each acceptor is destroyed on its core, closing its listener.
   for (JoinHandle<void>& a : acceptors_) {
     if (!a.valid()) continue;

@@ -26,6 +26,12 @@
 // shutdown after the grace period (io/runtime.h's cancellation contract).
 // A handler that must outlive nothing of main's may capture by value only.
 //
+// Callback connections: Start(options, std::shared_ptr<CallbackHandler>)
+// serves every connection by callbacks instead (io/callback_connection.h):
+// no task per connection, each core's accept loop owns a
+// CallbackConnections set. At shutdown the listeners close, the sets get
+// shutdown_grace to empty, then the rest end with OnClose(CancelledError).
+//
 // Thread safety: Start, Run and destruction on one thread (main); Stop() and
 // runtime() from any thread.
 
@@ -41,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "io/address.h"
+#include "io/callback_connection.h"
 #include "io/net.h"
 #include "io/runtime.h"
 #include "io/task.h"
@@ -72,6 +79,10 @@ struct ServerOptions {
   std::function<void(int signal, class Server& server)> on_signal;
 };
 
+namespace server_internal {
+struct CallbackListener;  // one core's listener in callback mode (server.cc)
+}  // namespace server_internal
+
 // The per-connection handler: owns the stream; runs on the connection's core.
 using ConnectionHandler = std::function<Task<void>(TcpStream)>;
 
@@ -82,6 +93,10 @@ class Server {
   // a non-IP address.
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options,
                                                        ConnectionHandler handler);
+  // The same, serving connections by callbacks (see the file comment).
+  // REQUIRES: handler != nullptr.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options,
+                                                       std::shared_ptr<CallbackHandler> handler);
 
   // Stops accepting, gives connections shutdown_grace to finish, cancels
   // the rest, and stops the cores.
@@ -105,6 +120,9 @@ class Server {
 
  private:
   Server() = default;
+  // Binds the listeners and starts the Runtime (signals blocked first).
+  static absl::StatusOr<std::unique_ptr<Server>> Bind(ServerOptions options,
+                                                      std::vector<TcpListener>* listeners);
   void StopAccepting();
   void Drain();
 
@@ -112,6 +130,9 @@ class Server {
   SocketAddress local_;
   std::unique_ptr<Runtime> runtime_;
   std::shared_ptr<ConnectionHandler> handler_;  // the accept loops call it
+  std::shared_ptr<CallbackHandler> callback_handler_;
+  // Callback mode: closed on their cores to stop accepting.
+  std::vector<std::shared_ptr<server_internal::CallbackListener>> callback_listeners_;
   std::vector<JoinHandle<void>> acceptors_;
   std::shared_ptr<std::atomic<std::uint64_t>> accepted_ =
       std::make_shared<std::atomic<std::uint64_t>>(0);
