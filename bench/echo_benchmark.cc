@@ -84,6 +84,15 @@ int main(int argc, char** argv) {
                                   "--backend=uring", "--threads=1"},
                                  true,
                                  ""};
+  // Callback connections (io/callback_connection.h): no task per connection.
+  for (const char* backend : {"epoll", "uring"}) {
+    const std::string name = absl::StrCat("readbuf-callback-", backend);
+    known[name] = {name,
+                   {Runfile(argv[0], "examples/echo_server"), "--api=callback", "--policy=pooled",
+                    absl::StrCat("--backend=", backend), "--threads=1"},
+                   true,
+                   ""};
+  }
   for (const char* policy : {"zeroed", "uninit", "vectored", "dyn", "pooled"}) {
     for (const char* backend : {"epoll", "uring"}) {
       const std::string name = absl::StrCat("readbuf-", policy, "-", backend);
