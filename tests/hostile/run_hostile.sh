@@ -15,11 +15,13 @@
 #                     measured for this long (default 2s; >= 1s)
 #   --baseline=D      ping-pong alone, per server start (default 3s)
 #   --runs="P/B ..."  policy/backend pairs (default: zeroed uninit vectored dyn
-#                     pooled on epoll and on uring, and uring/uring)
+#                     pooled callback on epoll and on uring, and uring/uring;
+#                     callback is echo_server --api=callback)
 #   --cases="C ..."   hostile_client cases (default: half_close slowloris
 #                     zero_window rst_storm idle flood)
 #   --smoke           --duration=2s --hold=1s --baseline=1s --max_stall_ms=250
-#                     --floor_us=50000, runs pooled/epoll pooled/uring, cases
+#                     --floor_us=50000, runs pooled/epoll pooled/uring
+#                     callback/epoll, cases
 #                     slowloris rst_storm flood half_close; explicit options
 #                     given after --smoke still win. For CI: it catches
 #                     wedged and spinning cores (stalls of seconds), dead
@@ -91,8 +93,8 @@ set -euo pipefail
 duration=10s
 hold=2s
 baseline=3s
-runs="zeroed/epoll uninit/epoll vectored/epoll dyn/epoll pooled/epoll \
-zeroed/uring uninit/uring vectored/uring dyn/uring pooled/uring uring/uring"
+runs="zeroed/epoll uninit/epoll vectored/epoll dyn/epoll pooled/epoll callback/epoll \
+zeroed/uring uninit/uring vectored/uring dyn/uring pooled/uring callback/uring uring/uring"
 cases="half_close slowloris zero_window rst_storm idle flood"
 server_bin=
 client_bin=
@@ -106,7 +108,7 @@ for arg in "$@"; do
   case "$arg" in
     --smoke)
       duration=2s hold=1s baseline=1s max_stall_ms=250 floor_us=50000
-      runs="pooled/epoll pooled/uring"
+      runs="pooled/epoll pooled/uring callback/epoll"
       cases="slowloris rst_storm flood half_close"
       ;;
     --duration=*) duration=${arg#*=} ;;
@@ -294,7 +296,10 @@ start_server() {
   rm -f "$work/stats" "$work/port"
   last_seq=0
   stats_pending=0
-  "$server_bin" --port=0 --threads=2 --policy="$1" --backend="$2" \
+  local policy_args=(--policy="$1")
+  # "callback" is echo_server --api=callback (pool blocks, no task per connection).
+  [[ $1 == callback ]] && policy_args=(--policy=pooled --api=callback)
+  "$server_bin" --port=0 --threads=2 "${policy_args[@]}" --backend="$2" \
     --stats_file="$work/stats" --stall_watchdog_period=5ms \
     >"$work/port" 2>"$work/server.err" &
   server_pid=$!
