@@ -3,8 +3,8 @@
 // timeout(), on both backends: an echo with each buffer policy, pooled_read
 // (the io_uring ring on uring), pooled_read_callback, pooled_copy (splice and
 // pool blocks), Channel, AsyncMutex, RingBuffer, accept, connect,
-// File::read_at (a kernel op on uring), sleep_for, a nested timeout() and
-// spawn_blocking.
+// File::read_at (a kernel op on uring), sleep_for, a nested timeout(),
+// spawn_blocking, and a CallbackConnections set in the cancelled frame.
 // Peers are plain threads with blocking sockets, so they misbehave exactly
 // as the cancelled side makes them: a cut connection mid-message.
 
@@ -39,6 +39,7 @@
 #include "buf/zeroed.h"
 #include "gtest/gtest.h"
 #include "io/async_mutex.h"
+#include "io/callback_connection.h"
 #include "io/channel.h"
 #include "io/file.h"
 #include "io/net.h"
@@ -620,6 +621,45 @@ TEST_P(CancelPointsTest, SpawnBlocking) {
       absl::Time deadline = absl::Now() + absl::Seconds(5);
       while (live->load() != 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
       EXPECT_EQ(live->load(), 0) << "a blocking call's result outlived its cancelled awaiter";
+    }};
+  }, 4);
+}
+
+// --- Callback connections owned by the cancelled frame ---------------------------
+
+class CallbackEchoHandler : public CallbackHandler {
+ public:
+  void OnData(CallbackConnection& c, std::span<const std::byte> bytes) override { c.Write(bytes); }
+};
+
+// Adds the connections one by one, then waits for them to end: a cancel at
+// any point destroys the set with the frame, ending every connection (its
+// fd closed, its pool blocks back), with echoes possibly mid-flight.
+Task<absl::Status> CallbackEchoes(std::vector<AsyncFd> fds) {
+  CallbackEchoHandler handler;
+  CallbackConnections conns(handler);
+  for (AsyncFd& fd : fds) {
+    if (absl::Status s = conns.Add(std::move(fd)); !s.ok()) co_return s;
+    co_await sleep_for(absl::Microseconds(300));
+  }
+  co_await conns.WhenEmpty();
+  co_return absl::OkStatus();
+}
+
+TEST_P(CancelPointsTest, CallbackConnections) {
+  Runtime rt(Options());
+  Explore(rt, [] {
+    std::vector<AsyncFd> fds;  // owned by the frame until added
+    auto bad = std::make_shared<std::atomic<int>>(0);
+    std::vector<std::shared_ptr<std::thread>> peers;
+    for (int i = 0; i < 3; ++i) {
+      SocketPair sp = MakeSocketPair();
+      fds.push_back(AsyncFd::StreamFd(sp.reactor_fd));
+      peers.push_back(std::make_shared<std::thread>(EchoPeer, sp.peer_fd, 8, 3000, bad));
+    }
+    return ScenarioRun{CallbackEchoes(std::move(fds)), [peers, bad] {
+      for (const auto& t : peers) t->join();
+      EXPECT_EQ(bad->load(), 0) << "a peer received wrong bytes";
     }};
   }, 4);
 }
