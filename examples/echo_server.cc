@@ -48,6 +48,9 @@
 //                           since the previous stats line (since start for
 //                           the first line), a wake-up overdue now included;
 //                           0 without --stall_watchdog_period
+//   stall_own_max_us        the same without the time the OS kept a core's
+//                           thread waiting for a CPU (StallWatchdog::
+//                           TakeReading: what the server's own work caused)
 //   stall_ticks             watchdog wake-ups of all cores since start; 0
 //                           without --stall_watchdog_period
 // Without --stats_file, SIGUSR1 and SIGUSR2 are ignored.
@@ -349,8 +352,10 @@ absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool 
     ring.enobufs += s->ring.enobufs;
     ring.fallback_reads += s->ring.fallback_reads;
   }
-  const int64_t stall_max_us =
-      watchdog != nullptr ? absl::ToInt64Microseconds(watchdog->TakeMaxLateness()) : 0;
+  readbuf::StallWatchdog::Reading stall;
+  if (watchdog != nullptr) stall = watchdog->TakeReading();
+  const int64_t stall_max_us = absl::ToInt64Microseconds(stall.max_lateness);
+  const int64_t stall_own_max_us = absl::ToInt64Microseconds(stall.max_own_lateness);
   const uint64_t stall_ticks = watchdog != nullptr ? watchdog->ticks() : 0;
   const std::string line = absl::StrCat(
       "seq=", seq, " cores=", rt.n_cores(),
@@ -362,7 +367,8 @@ absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool 
       " ring_bytes_registered=", ring.bytes_registered,
       " ring_queued_pool_bytes=", ring.queued_pool_bytes, " ring_enobufs=", ring.enobufs,
       " ring_fallback_reads=", ring.fallback_reads, " rss_bytes=", RssBytes(),
-      " stall_max_us=", stall_max_us, " stall_ticks=", stall_ticks, "\n");
+      " stall_max_us=", stall_max_us, " stall_own_max_us=", stall_own_max_us,
+      " stall_ticks=", stall_ticks, "\n");
   const std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (f == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("fopen(", tmp, ")"));

@@ -19,10 +19,14 @@
 //   ...
 //   absl::Duration worst = (*wd)->TakeMaxLateness();  // and start over
 //
-// Cost: every core wakes up once per `period` (about a microsecond of work
-// each time), so an idle core never sleeps longer than `period`. Lateness
-// includes the time the task waited in the core's run queue behind other
-// ready tasks and the time the OS did not schedule the core's thread.
+// Cost: every core wakes up once per `period` (a few microseconds of work
+// each time: the clock and one pread of /proc/thread-self/schedstat), so an
+// idle core never sleeps longer than `period`. Lateness includes the time the
+// task waited in the core's run queue behind other ready tasks and the time
+// the OS did not schedule the core's thread. TakeReading() also gives the
+// lateness without the latter ("own" lateness): what the core's own work --
+// its tasks running, or blocking its thread -- caused, as opposed to a
+// machine with more runnable threads than CPUs.
 //
 // Thread safety: every member may be called from any thread. The values are
 // relaxed atomics: a reading may miss a wake-up recorded at the same moment.
@@ -79,6 +83,18 @@ class StallWatchdog {
   // so a wake-up recorded between a max_lateness() and a Reset() call is not
   // lost. An overdue wake-up counts in both intervals.
   absl::Duration TakeMaxLateness();
+
+  // Both readings of the interval, and starts a new one (as TakeMaxLateness).
+  struct Reading {
+    // As max_lateness().
+    absl::Duration max_lateness;
+    // The largest lateness minus the time the core's thread waited for a
+    // CPU while runnable (schedstat's run_delay since the previous wake-up),
+    // exact to within one period. Equals max_lateness where schedstat is
+    // unavailable, and for a wake-up that is overdue now.
+    absl::Duration max_own_lateness;
+  };
+  Reading TakeReading();
 
   // Starts a new interval for max_lateness(). An overdue wake-up still
   // counts in the new interval, with its whole lateness.

@@ -5,10 +5,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -118,6 +121,37 @@ TEST(ServerErrorsTest, BindErrorNamesTheAddress) {
       Server::Start(options, [](TcpStream) -> Task<void> { co_return; });
   ASSERT_FALSE(server.ok());
   EXPECT_NE(server.status().message().find("192.0.2.1"), std::string::npos) << server.status();
+}
+
+// The process's fd table size (FDSize in /proc/self/status), or -1.
+int FdTableSize() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  int size = -1;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, "FDSize: %d", &size) == 1) break;
+  }
+  std::fclose(f);
+  return size;
+}
+
+// Start() grows the fd table before the cores share it, so accepting
+// thousands of connections never waits for the kernel to grow it (each
+// growth of a shared table waits for an RCU grace period).
+TEST(ServerFdTableTest, StartReservesTheFdTable) {
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  const int want = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 8192));
+  ASSERT_GT(want, 0);
+  ServerOptions options;
+  options.address = *SocketAddress::Parse("127.0.0.1:0");
+  options.runtime.n_cores = 1;
+  options.reserve_fds = want;
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(options, [](TcpStream) -> Task<void> { co_return; });
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_GE(FdTableSize(), want);
 }
 
 }  // namespace
