@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/harness/loadgen.h"
 #include "bench/harness/server_process.h"
@@ -37,8 +39,11 @@ std::unique_ptr<ServerProcess> StartServer(const std::string& policy, const std:
                                            int threads = 1,
                                            const std::string& stats_file = "") {
   ServerProcess::Options options;
-  options.argv = {ServerPath(), "--port=0", "--policy=" + policy,
+  // "callback": callback connections (--api=callback, pool blocks).
+  options.argv = {ServerPath(), "--port=0",
+                  policy == "callback" ? "--policy=pooled" : "--policy=" + policy,
                   "--threads=" + std::to_string(threads)};
+  if (policy == "callback") options.argv.push_back("--api=callback");
   if (!backend.empty()) options.argv.push_back("--backend=" + backend);
   if (!stats_file.empty()) options.argv.push_back("--stats_file=" + stats_file);
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(options);
@@ -67,7 +72,8 @@ TEST_P(EchoServerTest, EchoesEveryByteUnderLoad) {
 
 INSTANTIATE_TEST_SUITE_P(
     PoliciesAndBackends, EchoServerTest,
-    ::testing::Combine(::testing::Values("zeroed", "uninit", "vectored", "dyn", "pooled"),
+    ::testing::Combine(::testing::Values("zeroed", "uninit", "vectored", "dyn", "pooled",
+                                         "callback"),
                        ::testing::Values("epoll", "uring")),
     [](const auto& info) {
       return std::get<0>(info.param) + "_" + std::get<1>(info.param);
@@ -111,7 +117,8 @@ TEST_P(ManyConnectionsTest, ServesFifteenThousandConcurrentConnections) {
 INSTANTIATE_TEST_SUITE_P(
     Backends, ManyConnectionsTest,
     ::testing::Values(std::make_tuple("pooled", "epoll"), std::make_tuple("pooled", "uring"),
-                      std::make_tuple("uring", "uring")),
+                      std::make_tuple("uring", "uring"), std::make_tuple("callback", "epoll"),
+                      std::make_tuple("callback", "uring")),
     [](const auto& info) {
       return std::get<0>(info.param) + "_" + std::get<1>(info.param);
     });
@@ -175,6 +182,33 @@ TEST(EchoServerStatsTest, PooledHoldsNothingWhileIdleAndTrimsOnSigusr2) {
   EXPECT_TRUE(server->Stop().ok());
 }
 
+TEST(EchoServerStatsTest, CallbackConnectionsHoldNothingWhileIdle) {
+  const std::string path = StatsPath("callback");
+  std::unique_ptr<ServerProcess> server = StartServer("callback", "epoll", /*threads=*/2, path);
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<bench::IdleConnections> conns = bench::IdleConnections::Open(server->port(), 40);
+  ASSERT_TRUE(conns.ok()) << conns.status();
+  ASSERT_TRUE(conns->EchoOnce(absl::Seconds(10)).ok());
+  absl::StatusOr<bench::ServerStats> st =
+      bench::RequestServerStats(server->pid(), path, SIGUSR1, absl::Seconds(10));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->at("connections"), 40u);
+  EXPECT_EQ(st->at("pool_bytes_in_use"), 0u);  // every read's block went back
+  conns->Close();
+  // The server counts them out as they close.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  uint64_t left = 40;
+  while (left != 0 && absl::Now() < deadline) {
+    absl::StatusOr<bench::ServerStats> now =
+        bench::RequestServerStats(server->pid(), path, SIGUSR1, absl::Seconds(10));
+    ASSERT_TRUE(now.ok()) << now.status();
+    left = now->at("connections");
+    if (left != 0) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(left, 0u);
+  EXPECT_TRUE(server->Stop().ok());
+}
+
 // --policy=uring selects the io_uring backend by itself (no --backend).
 TEST(EchoServerStatsTest, RingReportsRegisteredBuffers) {
   const std::string path = StatsPath("ring");
@@ -226,6 +260,8 @@ TEST(EchoServerFlagsTest, BadFlagsExitWithStatusTwo) {
   EXPECT_EQ(RunServer({"--policy=bogus"}), 2);
   EXPECT_EQ(RunServer({"--policy=uring", "--backend=epoll"}), 2);
   EXPECT_EQ(RunServer({"--backend=kqueue"}), 2);
+  EXPECT_EQ(RunServer({"--api=bogus"}), 2);
+  EXPECT_EQ(RunServer({"--api=callback", "--policy=uninit"}), 2);
   EXPECT_EQ(RunServer({"--threads=0"}), 2);
   EXPECT_EQ(RunServer({"--port=70000"}), 2);
   EXPECT_EQ(RunServer({"--no_such_flag"}), 1);  // Abseil's own answer to unknown flags
