@@ -235,6 +235,9 @@ CallbackConnections::CallbackConnections(CallbackHandler& handler, std::size_t m
 CallbackConnections::~CallbackConnections() {
   while (head_ != nullptr) {
     CallbackConnection* c = head_;
+    READBUF_CHECK(!c->in_step_,
+                  "CallbackConnections destroyed from inside a callback of its connection on fd %d",
+                  c->fd());
     if (c->ending_) {  // inside its own OnClose: it removes itself
       Remove(c);
       continue;

@@ -48,7 +48,8 @@
 //
 // Thread safety: a set, its connections and their callbacks belong to the
 // core of the task that constructed the set; call everything there. The
-// handler must outlive the set.
+// handler must outlive the set, and a callback must not destroy its own set
+// (CHECKed).
 
 #ifndef READBUF_IO_CALLBACK_CONNECTION_H_
 #define READBUF_IO_CALLBACK_CONNECTION_H_
