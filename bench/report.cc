@@ -10,14 +10,21 @@
 // Asio deferred and libuv from bench/peers -- it runs four workloads (idle
 // connections, ping-pong 64 B and 1 KiB over 50 connections, stream 64 KiB
 // over 4), each against a fresh server process pinned to CPU 0 while this
-// program, the load generator, runs on CPU 1. Progress goes to stderr; a
-// markdown table (ratios against asio-eager) to stdout; the raw results to
-// JSON (report_json.h) and a chart to SVG (report_svg.h). --help explains
-// every column. Exit status: 0, 1 if a run failed, 2 on bad flags.
+// program, the load generator, runs on CPU 1. Then the HTTP workloads
+// (bench/harness/http_suite.h) on examples/http_server as <policy>-<backend>
+// and on nginx (Debian's nginx-light, 1 process, from a generated config):
+// wrk -t1 -c50 with one request per write (http-keepalive) or 16
+// (http-pipelined), and idle keep-alive connections (http-idle); wrk runs on
+// CPU 1. Progress goes to stderr; a markdown table (ratios against
+// asio-eager, or nginx for HTTP) to stdout; the raw results to JSON
+// (report_json.h) and a chart to SVG (report_svg.h). --help explains every
+// column. Without wrk or nginx the report says so once and runs the rest.
+// Exit status: 0, 1 if a run failed, 2 on bad flags.
 //
-//   ./bazelw run //bench:report                      # ~2.5 min
+//   ./bazelw run //bench:report                      # ~3 min
 //   ./bazelw run //bench:report -- --quick           # < 30 s, CI smoke
 //   ./bazelw run //bench:report -- --workloads=idle --policies=pooled,uring
+//   ./bazelw run //bench:report -- --workloads=http-keepalive --peers=
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -49,6 +56,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/harness/echo_suite.h"
+#include "bench/harness/http_suite.h"
 #include "bench/report_json.h"
 #include "bench/report_micro.h"
 #include "bench/report_run.h"
@@ -56,13 +64,19 @@
 #include "bench/report_table.h"
 
 ABSL_FLAG(bool, quick, false,
-          "Smoke test (< 30 s): 0.15 s per ping-pong/stream run and at most 200 idle "
-          "connections; results go to /tmp unless --json_out/--svg_out say otherwise. "
-          "The figures are not meaningful.");
-ABSL_FLAG(std::string, workloads, "idle,pingpong-64B,pingpong-1KiB,stream-64KiB",
+          "Smoke test (< 30 s): 0.15 s per ping-pong/stream run, 0.3 s per wrk run, at "
+          "most 200 idle connections, and the HTTP workloads only on the pooled policy "
+          "(or the first one selected) per backend and nginx; results go to /tmp unless "
+          "--json_out/--svg_out say otherwise. The figures are not meaningful.");
+ABSL_FLAG(std::string, workloads,
+          "idle,pingpong-64B,pingpong-1KiB,stream-64KiB,http-keepalive,http-pipelined,http-idle",
           "Comma-separated workloads: idle (--idle_connections silent connections, each "
           "echoed once), pingpong-64B and pingpong-1KiB (50 connections, one message "
-          "in flight each), stream-64KiB (4 connections writing 64 KiB chunks).");
+          "in flight each), stream-64KiB (4 connections writing 64 KiB chunks); and on "
+          "examples/http_server (every selected policy but uring) and nginx: "
+          "http-keepalive (wrk -t1 -c50, one GET / per write), http-pipelined (the "
+          "same, 16 GET / per write), http-idle (--idle_connections keep-alive "
+          "connections, each after one GET /).");
 ABSL_FLAG(std::string, policies, "zeroed,uninit,vectored,dyn,pooled,uring",
           "Comma-separated readbuf policies to run (examples/echo_server --policy): "
           "zeroed, uninit, vectored, dyn, pooled, uring (the io_uring provided-buffer "
@@ -78,7 +92,14 @@ ABSL_FLAG(std::string, servers, "",
 ABSL_FLAG(int, idle_connections, 10000,
           "Connections for the idle workload. Scaled down, with a note, when the "
           "open-file limit or the local port range cannot hold them.");
-ABSL_FLAG(double, duration, 2.0, "Seconds each ping-pong/stream run measures.");
+ABSL_FLAG(double, duration, 2.0,
+          "Seconds each ping-pong/stream/wrk run measures (wrk: whole seconds, or "
+          "stopped with SIGINT).");
+ABSL_FLAG(std::string, wrk, "/usr/bin/wrk",
+          "wrk, for http-keepalive and http-pipelined (Debian's wrk; ./bazelw installs it).");
+ABSL_FLAG(std::string, nginx, "/usr/sbin/nginx",
+          "nginx, the HTTP baseline (Debian's nginx-light; ./bazelw installs it). Empty: "
+          "no nginx rows.");
 ABSL_FLAG(std::string, json_out, "",
           "Where to write the raw results as JSON. Default: under `bazel run`, "
           "<workspace>/bench/results/report.json (or /tmp/readbuf_report_quick.json "
@@ -99,6 +120,8 @@ ABSL_FLAG(std::string, json_dir, "",
 
 namespace {
 
+using readbuf::bench::HttpServerSpec;
+using readbuf::bench::HttpWorkload;
 using readbuf::bench::Measurement;
 using readbuf::bench::ReportFailure;
 using readbuf::bench::ReportRun;
@@ -112,10 +135,12 @@ constexpr const char* kPeers[] = {"asio-eager", "asio-deferred", "libuv"};
 const std::string& Usage() {
   static const std::string* usage = new std::string(absl::StrCat(
       "Runs readbuf's echo server with every read-buffer policy beside Asio and libuv\n"
-      "echo servers on loopback, and prints what each costs.\n"
+      "echo servers on loopback, and its HTTP server beside nginx under wrk, and\n"
+      "prints what each costs.\n"
       "Usage: bazel run //bench:report -- [--quick] [--workloads=...] [--policies=...]\n"
       "         [--backends=...] [--peers=...] [--servers=...] [--idle_connections=N]\n"
       "         [--duration=S] [--json_out=PATH] [--svg_out=PATH] [--micro]\n"
+      "         [--wrk=PATH] [--nginx=PATH]\n"
       "Each (server, workload) gets a fresh server process pinned to CPU 0; the load\n"
       "generator runs on CPU 1. Ports are picked by the kernel (--port=0), so a port\n"
       "in use cannot collide.\n\n",
@@ -293,10 +318,41 @@ int main(int argc, char** argv) {
   known["asio-eager"] = {"asio-eager", {asio, "--mode=eager"}, false, ""};
   known["asio-deferred"] = {"asio-deferred", {asio, "--mode=deferred"}, false, ""};
   known["libuv"] = {"libuv", {absl::StrCat(root, "/bench/peers/libuv_echo_server")}, false, ""};
+  // The HTTP servers: http_server has every policy but uring.
+  const std::string http_server = absl::StrCat(root, "/examples/http_server");
+  const std::string nginx_path = absl::GetFlag(FLAGS_nginx);
+  const std::string wrk_path = absl::GetFlag(FLAGS_wrk);
+  std::map<std::string, HttpServerSpec> http_known;
+  for (const char* policy : kPolicies) {
+    if (std::string(policy) == "uring") continue;
+    for (const char* backend : kBackends) {
+      const std::string name = absl::StrCat(policy, "-", backend);
+      http_known[name] = {name,
+                          HttpServerSpec::Kind::kReadbuf,
+                          {http_server, absl::StrCat("--policy=", policy),
+                           absl::StrCat("--backend=", backend)}};
+    }
+  }
+  http_known[readbuf::bench::kHttpBaselineServer] = {
+      readbuf::bench::kHttpBaselineServer, HttpServerSpec::Kind::kNginx, {nginx_path}};
 
-  std::vector<std::string> server_names;
+  std::vector<std::string> server_names;  // echo servers
+  std::vector<std::string> http_names;    // HTTP servers
   if (!absl::GetFlag(FLAGS_servers).empty()) {
-    server_names = SplitList(absl::GetFlag(FLAGS_servers));
+    for (const std::string& name : SplitList(absl::GetFlag(FLAGS_servers))) {
+      if (!known.count(name) && !http_known.count(name)) {
+        std::vector<std::string> names;
+        for (const auto& [k, v] : known) names.push_back(k);
+        names.push_back(readbuf::bench::kHttpBaselineServer);
+        return BadFlag(absl::StrCat("unknown server '", name, "'; known: ",
+                                    absl::StrJoin(names, ",")));
+      }
+      if (Contains(server_names, name) || Contains(http_names, name)) {
+        return BadFlag(absl::StrCat("server '", name, "' given twice"));
+      }
+      if (known.count(name)) server_names.push_back(name);
+      if (http_known.count(name)) http_names.push_back(name);
+    }
   } else {
     const std::vector<std::string> policies = SplitList(absl::GetFlag(FLAGS_policies));
     const std::vector<std::string> backends = SplitList(absl::GetFlag(FLAGS_backends));
@@ -318,6 +374,7 @@ int main(int argc, char** argv) {
         if (!Contains(policies, p)) continue;
         if (std::string(p) == "uring" && std::string(b) != "uring") continue;
         server_names.push_back(absl::StrCat(p, "-", b));
+        if (std::string(p) != "uring") http_names.push_back(absl::StrCat(p, "-", b));
       }
     }
     if (Contains(policies, "uring") && !Contains(backends, "uring")) {
@@ -330,16 +387,7 @@ int main(int argc, char** argv) {
       }
       server_names.push_back(peer);
     }
-  }
-  std::set<std::string> seen;
-  for (const std::string& name : server_names) {
-    if (!known.count(name)) {
-      std::vector<std::string> names;
-      for (const auto& [k, v] : known) names.push_back(k);
-      return BadFlag(absl::StrCat("unknown server '", name, "'; known: ",
-                                  absl::StrJoin(names, ",")));
-    }
-    if (!seen.insert(name).second) return BadFlag(absl::StrCat("server '", name, "' given twice"));
+    if (!nginx_path.empty()) http_names.push_back(readbuf::bench::kHttpBaselineServer);
   }
 
   // Workloads.
@@ -350,26 +398,88 @@ int main(int argc, char** argv) {
       {"pingpong-1KiB", {"pingpong-1KiB", Workload::Kind::kPingPong, 50, 1024, settle}},
       {"stream-64KiB", {"stream-64KiB", Workload::Kind::kStream, 4, 64 * 1024, settle}},
   };
+  const std::map<std::string, HttpWorkload> http_workloads = {
+      {"http-keepalive", {"http-keepalive", HttpWorkload::Kind::kKeepAlive, 50, 1, settle}},
+      {"http-pipelined", {"http-pipelined", HttpWorkload::Kind::kPipelined, 50, 16, settle}},
+      {"http-idle", {"http-idle", HttpWorkload::Kind::kIdle, 0, 1, settle}},
+  };
+  std::set<std::string> seen_workloads;
   for (const std::string& name : SplitList(absl::GetFlag(FLAGS_workloads))) {
-    auto it = workloads.find(name);
-    if (it == workloads.end()) {
+    if (!seen_workloads.insert(name).second) {
+      return BadFlag(absl::StrCat("workload '", name, "' given twice"));
+    }
+    if (auto it = workloads.find(name); it != workloads.end()) {
+      run.workloads.push_back(it->second);
+    } else if (auto h = http_workloads.find(name); h != http_workloads.end()) {
+      run.http_workloads.push_back(h->second);
+    } else {
       return BadFlag(absl::StrCat("unknown workload '", name,
                                   "' in --workloads; known: idle,pingpong-64B,pingpong-1KiB,"
-                                  "stream-64KiB"));
+                                  "stream-64KiB,http-keepalive,http-pipelined,http-idle"));
     }
-    for (const Workload& w : run.workloads) {
-      if (w.name == name) return BadFlag(absl::StrCat("workload '", name, "' given twice"));
-    }
-    run.workloads.push_back(it->second);
   }
-  if (run.workloads.empty()) return BadFlag("--workloads selects nothing");
-  if (server_names.empty()) return BadFlag("no servers selected (--policies/--peers/--servers)");
+  if (run.workloads.empty() && run.http_workloads.empty()) {
+    return BadFlag("--workloads selects nothing");
+  }
+  if (!run.workloads.empty() && server_names.empty()) {
+    return BadFlag("no echo servers selected (--policies/--peers/--servers)");
+  }
+  if (!run.http_workloads.empty() && http_names.empty()) {
+    return BadFlag("no HTTP servers selected (--policies other than uring, --nginx, --servers)");
+  }
+  if (run.workloads.empty()) server_names.clear();
+  if (run.http_workloads.empty()) http_names.clear();
+  if (quick && !http_names.empty()) {
+    // The smoke keeps HTTP short: one policy per backend (pooled if selected)
+    // and nginx.
+    std::vector<std::string> kept;
+    for (const char* b : kBackends) {
+      std::string pick;
+      for (const std::string& name : http_names) {
+        if (!absl::EndsWith(name, absl::StrCat("-", b))) continue;
+        if (pick.empty() || absl::StartsWith(name, "pooled-")) pick = name;
+      }
+      if (!pick.empty()) kept.push_back(pick);
+    }
+    if (Contains(http_names, readbuf::bench::kHttpBaselineServer)) {
+      kept.push_back(readbuf::bench::kHttpBaselineServer);
+    }
+    http_names = kept;
+  }
+  // wrk and nginx are Debian packages (./bazelw installs them); without
+  // them the report says so once and runs the rest.
+  if (!run.http_workloads.empty()) {
+    const bool wants_wrk =
+        std::any_of(run.http_workloads.begin(), run.http_workloads.end(),
+                    [](const HttpWorkload& w) { return w.kind != HttpWorkload::Kind::kIdle; });
+    if (wants_wrk && access(wrk_path.c_str(), X_OK) != 0) {
+      run.notes.push_back(absl::StrCat("wrk not found at ", wrk_path,
+                                       ": http-keepalive and http-pipelined were not run "
+                                       "(install Debian's wrk; ./bazelw does)"));
+      run.http_workloads.erase(
+          std::remove_if(run.http_workloads.begin(), run.http_workloads.end(),
+                         [](const HttpWorkload& w) { return w.kind != HttpWorkload::Kind::kIdle; }),
+          run.http_workloads.end());
+    }
+    if (Contains(http_names, readbuf::bench::kHttpBaselineServer) &&
+        access(nginx_path.c_str(), X_OK) != 0) {
+      run.notes.push_back(absl::StrCat("nginx not found at ", nginx_path,
+                                       ": the HTTP workloads ran without it (install Debian's "
+                                       "nginx-light; ./bazelw does)"));
+      http_names.erase(std::remove(http_names.begin(), http_names.end(),
+                                   readbuf::bench::kHttpBaselineServer),
+                       http_names.end());
+    }
+    if (http_names.empty()) run.http_workloads.clear();
+    if (run.http_workloads.empty()) http_names.clear();
+  }
 
   // Limits for the idle workload: our fds (one per connection) and the local
   // port range (one port per connection).
   bool has_idle = false;
   std::string idle_row_note;  // on every idle row when N was scaled down
   for (const Workload& w : run.workloads) has_idle |= w.kind == Workload::Kind::kIdle;
+  for (const HttpWorkload& w : run.http_workloads) has_idle |= w.kind == HttpWorkload::Kind::kIdle;
   if (has_idle) {
     rlimit limit{};
     getrlimit(RLIMIT_NOFILE, &limit);
@@ -397,12 +507,14 @@ int main(int argc, char** argv) {
                                        " local ports (ip_local_port_range); scaled N from ",
                                        before, " to ", idle_n, "."));
     }
-    for (const std::string& n : run.notes) std::fprintf(stderr, "report: NOTE: %s\n", n.c_str());
     if (scaled) idle_row_note = absl::StrCat("scaled from ", asked, " (see notes)");
   }
   run.idle_connections = idle_n;
   for (Workload& w : run.workloads) {
     if (w.kind == Workload::Kind::kIdle) w.connections = idle_n;
+  }
+  for (HttpWorkload& w : run.http_workloads) {
+    if (w.kind == HttpWorkload::Kind::kIdle) w.connections = idle_n;
   }
 
   const std::string preload = absl::StrCat(root, "/bench/harness/alloc_count_preload.so");
@@ -414,6 +526,10 @@ int main(int argc, char** argv) {
     }
   }
   for (const std::string& name : server_names) run.servers.push_back(name);
+  run.http_servers = http_names;
+  const double http_duration = quick ? 0.3 : absl::GetFlag(FLAGS_duration);
+  run.http_duration_seconds = run.http_workloads.empty() ? 0 : http_duration;
+  for (const std::string& n : run.notes) std::fprintf(stderr, "report: NOTE: %s\n", n.c_str());
 
   // Output paths.
   std::string json_out = absl::GetFlag(FLAGS_json_out);
@@ -441,8 +557,11 @@ int main(int argc, char** argv) {
 
   std::printf("# readbuf report%s\n\n", quick ? " (--quick: smoke test, not figures)" : "");
   std::printf("%s; %s; %s. Each run: a fresh server process; %.2f s per ping-pong/stream "
-              "run. `--help` explains the columns.\n",
-              run.machine.c_str(), run.generated.c_str(), run.pinning.c_str(), duration);
+              "run%s. `--help` explains the columns.\n",
+              run.machine.c_str(), run.generated.c_str(), run.pinning.c_str(), duration,
+              run.http_workloads.empty()
+                  ? ""
+                  : absl::StrFormat(", %.2f s per wrk run", http_duration).c_str());
 #ifndef NDEBUG
   std::printf("\nNOTE: built without NDEBUG; `bazel run` uses --config=opt for real figures.\n");
 #endif
@@ -467,6 +586,10 @@ int main(int argc, char** argv) {
   for (const Workload& w : run.workloads) {
     (w.kind == Workload::Kind::kIdle ? idle_left : active_left) +=
         static_cast<int>(server_names.size());
+  }
+  for (const HttpWorkload& w : run.http_workloads) {
+    (w.kind == HttpWorkload::Kind::kIdle ? idle_left : active_left) +=
+        static_cast<int>(http_names.size());
   }
   const int total = active_left + idle_left;
   const absl::Time start = absl::Now();
@@ -496,6 +619,55 @@ int main(int argc, char** argv) {
       }
       run.results.push_back(*std::move(m));
     }
+  }
+
+  // The HTTP workloads. wrk's Lua script goes to a temporary directory.
+  std::string scratch;
+  if (!run.http_workloads.empty()) {
+    char scratch_template[] = "/tmp/readbuf-report.XXXXXX";
+    if (mkdtemp(scratch_template) != nullptr) {
+      scratch = scratch_template;
+    } else {
+      std::fprintf(stderr, "report: mkdtemp: %s\n", strerror(errno));
+      scratch = "/tmp";
+    }
+  }
+  readbuf::bench::HttpRunOptions http_options;
+  http_options.wrk = wrk_path;
+  http_options.duration = absl::Seconds(http_duration);
+  http_options.server_cpu = pin ? 0 : -1;
+  http_options.client_cpu = pin ? 1 : -1;
+  for (const HttpWorkload& w : run.http_workloads) {
+    const bool idle = w.kind == HttpWorkload::Kind::kIdle;
+    for (const std::string& name : http_names) {
+      std::fprintf(stderr, "report: [%d/%d] %s on %s (%.0f s elapsed, about %.0f s left)\n",
+                   done + 1, total, w.name.c_str(), name.c_str(),
+                   absl::ToDoubleSeconds(absl::Now() - start),
+                   time_left.Estimate(active_left, idle_left));
+      const absl::Time t0 = absl::Now();
+      absl::StatusOr<Measurement> m =
+          readbuf::bench::RunHttpWorkload(http_known[name], w, http_options, scratch);
+      time_left.Record(idle, absl::ToDoubleSeconds(absl::Now() - t0));
+      (idle ? idle_left : active_left) -= 1;
+      ++done;
+      if (!m.ok()) {
+        std::fprintf(stderr, "report: %s on %s failed: %s\n", w.name.c_str(), name.c_str(),
+                     m.status().ToString().c_str());
+        run.failures.push_back({name, w.name, m.status().ToString()});
+        ++failures;
+        continue;
+      }
+      if (idle && !idle_row_note.empty()) {
+        m->note = m->note.empty() ? idle_row_note : absl::StrCat(idle_row_note, "; ", m->note);
+      }
+      run.results.push_back(*std::move(m));
+    }
+  }
+  if (!scratch.empty() && scratch != "/tmp") {
+    for (const HttpWorkload& w : run.http_workloads) {
+      unlink(absl::StrCat(scratch, "/pipeline_", w.pipeline, ".lua").c_str());
+    }
+    rmdir(scratch.c_str());
   }
   std::fprintf(stderr, "report: %d runs in %.0f s\n", total,
                absl::ToDoubleSeconds(absl::Now() - start));

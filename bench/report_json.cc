@@ -72,6 +72,8 @@ std::string JsonString(absl::string_view s) {
 std::string ReportJson(const ReportRun& run) {
   std::vector<std::string> workloads;
   for (const Workload& w : run.workloads) workloads.push_back(w.name);
+  std::vector<std::string> http_workloads;
+  for (const HttpWorkload& w : run.http_workloads) http_workloads.push_back(w.name);
   std::vector<std::string> results;
   for (const Measurement& m : run.results) results.push_back(ResultJson(m));
   std::vector<std::string> failures;
@@ -90,6 +92,10 @@ std::string ReportJson(const ReportRun& run) {
       ",\n  \"baseline\": ", JsonString(kBaselineServer),
       ",\n  \"workloads\": ", StringArray(workloads),
       ",\n  \"servers\": ", StringArray(run.servers),
+      ",\n  \"http_baseline\": ", JsonString(kHttpBaselineServer),
+      ",\n  \"http_duration_seconds\": ", Number(run.http_duration_seconds),
+      ",\n  \"http_workloads\": ", StringArray(http_workloads),
+      ",\n  \"http_servers\": ", StringArray(run.http_servers),
       ",\n  \"notes\": ", StringArray(run.notes),
       ",\n  \"results\": [\n", absl::StrJoin(results, ",\n"),
       "\n  ],\n  \"failures\": [\n", absl::StrJoin(failures, ",\n"), "\n  ]\n}\n");

@@ -5,7 +5,9 @@
 // ReportRun: everything one run of //bench:report measured, in the order it
 // ran, plus what is needed to read it (machine, settings, failures). The
 // table, JSON and SVG writers (report_table.h, report_json.h, report_svg.h)
-// all render this one value.
+// all render this one value. Echo workloads run on `servers`; the HTTP
+// workloads (http_suite.h) on `http_servers` (readbuf's http_server as
+// <policy>-<backend>, and nginx, their baseline).
 
 #ifndef READBUF_BENCH_REPORT_RUN_H_
 #define READBUF_BENCH_REPORT_RUN_H_
@@ -14,11 +16,14 @@
 #include <vector>
 
 #include "bench/harness/echo_suite.h"
+#include "bench/harness/http_suite.h"
 
 namespace readbuf::bench {
 
 // The server every ratio is taken against.
 inline constexpr char kBaselineServer[] = "asio-eager";
+// The same for the HTTP workloads.
+inline constexpr char kHttpBaselineServer[] = "nginx";
 
 struct ReportFailure {
   std::string server;
@@ -35,6 +40,9 @@ struct ReportRun {
   std::string pinning;          // where server and load generator ran
   std::vector<Workload> workloads;   // in run order
   std::vector<std::string> servers;  // in run order
+  std::vector<HttpWorkload> http_workloads;   // in run order, after the echo ones
+  std::vector<std::string> http_servers;      // in run order
+  double http_duration_seconds = 0;           // per wrk run
   std::vector<Measurement> results;
   std::vector<ReportFailure> failures;
   std::vector<std::string> notes;    // run-wide remarks (scaled N, ...)

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -79,20 +81,49 @@ void Text(std::string& out, int x, int y, absl::string_view anchor, absl::string
                   "</text>\n");
 }
 
+PanelMetric HttpMetricFor(const ReportRun& run, const HttpWorkload& w) {
+  switch (w.kind) {
+    case HttpWorkload::Kind::kKeepAlive:
+      return {absl::StrCat(w.name, ": wrk -t1 -c", w.connections, ", GET /, requests per second"),
+              "requests per second", true, &OpsPerSecond};
+    case HttpWorkload::Kind::kPipelined:
+      return {absl::StrCat(w.name, ": wrk -t1 -c", w.connections, ", ", w.pipeline,
+                           " GET / per write, requests per second"),
+              "requests per second", true, &OpsPerSecond};
+    case HttpWorkload::Kind::kIdle:
+      break;
+  }
+  return {absl::StrCat(w.name, ": ", w.connections,
+                       " keep-alive connections, server memory per connection"),
+          "RSS growth per connection, bytes", false, &RssPerConnection};
+}
+
+// What a panel draws: one bar per server of `servers` for workload `name`,
+// ratios against `baseline`.
+struct PanelSpec {
+  PanelMetric metric;
+  std::string workload;
+  const std::vector<std::string>* servers;
+  const char* baseline;
+  bool idle;
+};
+
 // Appends one panel at `top`; returns its height.
-int Panel(const ReportRun& run, const Workload& w, int top, std::string& out) {
-  const PanelMetric metric = MetricFor(run, w);
-  const Measurement* base = FindResult(run, kBaselineServer, w.name);
+int Panel(const ReportRun& run, const PanelSpec& spec, int top, std::string& out) {
+  const PanelMetric& metric = spec.metric;
+  const std::vector<std::string>& servers = *spec.servers;
+  const char* baseline = spec.baseline;
+  const Measurement* base = FindResult(run, baseline, spec.workload);
   const double base_value = base ? metric.value(*base).value_or(-1) : -1;  // -1: none
   double max_value = 0;
-  for (const std::string& s : run.servers) {
-    if (const Measurement* m = FindResult(run, s, w.name)) {
+  for (const std::string& s : servers) {
+    if (const Measurement* m = FindResult(run, s, spec.workload)) {
       max_value = std::max(max_value, metric.value(*m).value_or(0));
     }
   }
   const ChartAxis axis = NiceAxis(max_value);
   const double scale_max = axis.end;
-  const int rows = static_cast<int>(run.servers.size());
+  const int rows = static_cast<int>(servers.size());
   const int bars_height = rows * (kBarHeight + kBarGap);
   const int height = kPanelTop + bars_height + kPanelBottom;
   const int x0 = kLabelWidth + 10;
@@ -100,7 +131,7 @@ int Panel(const ReportRun& run, const Workload& w, int top, std::string& out) {
   Text(out, 10, top + 22, "start", "font-size=\"15\" font-weight=\"bold\"", metric.title);
   Text(out, 10, top + 40, "start", "font-size=\"12\" fill=\"#555\"",
        absl::StrCat(metric.higher_is_better ? "longer bar is better" : "shorter bar is better",
-                    "; value at bar end, ratio vs ", kBaselineServer, " in brackets"));
+                    "; value at bar end, ratio vs ", baseline, " in brackets"));
   const int bars_top = top + kPanelTop;
   // Gridlines and tick labels.
   for (int i = 0; i <= axis.ticks; ++i) {
@@ -117,13 +148,13 @@ int Panel(const ReportRun& run, const Workload& w, int top, std::string& out) {
        metric.axis);
 
   for (int i = 0; i < rows; ++i) {
-    const std::string& server = run.servers[static_cast<size_t>(i)];
+    const std::string& server = servers[static_cast<size_t>(i)];
     const int y = bars_top + i * (kBarHeight + kBarGap);
-    const bool is_base = server == kBaselineServer;
+    const bool is_base = server == baseline;
     Text(out, kLabelWidth, y + kBarHeight - 4, "end",
          is_base ? "font-size=\"12\" font-weight=\"bold\"" : "font-size=\"12\"",
          is_base ? absl::StrCat(server, " (base)") : server);
-    const Measurement* m = FindResult(run, server, w.name);
+    const Measurement* m = FindResult(run, server, spec.workload);
     const std::optional<double> v = m ? metric.value(*m) : std::nullopt;
     if (!v) {
       Text(out, x0 + 4, y + kBarHeight - 4, "start", "font-size=\"11\" fill=\"#b00\"",
@@ -138,7 +169,7 @@ int Panel(const ReportRun& run, const Workload& w, int top, std::string& out) {
     if (base_value > 0) {
       absl::StrAppend(&label, absl::StrFormat(" (%.2fx)", *v / base_value));
     }
-    if (w.kind == Workload::Kind::kIdle && m->buffer_bytes_per_connection) {
+    if (spec.idle && m->buffer_bytes_per_connection) {
       absl::StrAppend(&label, "; buffers ", Human(*m->buffer_bytes_per_connection), " B/conn");
     }
     if (!m->note.empty() && absl::StrContains(m->note, "scaled")) absl::StrAppend(&label, " *");
@@ -177,21 +208,34 @@ ChartAxis NiceAxis(double max_value) {
 std::string ReportSvg(const ReportRun& run) {
   std::string body;
   int y = 70;  // below the heading and legend
-  for (const Workload& w : run.workloads) y += Panel(run, w, y, body) + 16;
+  for (const Workload& w : run.workloads) {
+    const PanelSpec spec{MetricFor(run, w), w.name, &run.servers, kBaselineServer,
+                         w.kind == Workload::Kind::kIdle};
+    y += Panel(run, spec, y, body) + 16;
+  }
+  for (const HttpWorkload& w : run.http_workloads) {
+    const PanelSpec spec{HttpMetricFor(run, w), w.name, &run.http_servers, kHttpBaselineServer,
+                         w.kind == HttpWorkload::Kind::kIdle};
+    y += Panel(run, spec, y, body) + 16;
+  }
   std::string out = absl::StrCat(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
       "version=\"1.1\" width=\"", kWidth, "\" height=\"", y + 30, "\" viewBox=\"0 0 ", kWidth,
       " ", y + 30, "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
   Text(out, 10, 24, "start", "font-size=\"18\" font-weight=\"bold\"",
-       absl::StrCat("readbuf echo servers vs peers on loopback", run.quick ? " (--quick)" : ""));
+       absl::StrCat(run.http_workloads.empty() ? "readbuf echo servers vs peers on loopback"
+                    : run.workloads.empty()      ? "readbuf HTTP servers vs nginx on loopback"
+                                                 : "readbuf echo and HTTP servers vs peers on loopback",
+                    run.quick ? " (--quick)" : ""));
   Text(out, 10, 42, "start", "font-size=\"11\" fill=\"#555\"",
        absl::StrCat(run.machine, "; ", run.generated, "; ", run.pinning));
   int x = 10;
   for (const auto& [color, label] :
        {std::pair{kEpollColor, "readbuf, epoll backend"},
         std::pair{kUringColor, "readbuf, io_uring backend"},
-        std::pair{kPeerColor, "peers (Asio, libuv)"}}) {
+        std::pair{kPeerColor, run.http_workloads.empty() ? "peers (Asio, libuv)"
+                                                          : "peers (Asio, libuv, nginx)"}}) {
     absl::StrAppend(&out, "<rect x=\"", x, "\" y=\"52\" width=\"12\" height=\"12\" fill=\"",
                     color, "\"/>\n");
     Text(out, x + 16, 62, "start", "font-size=\"12\"", label);

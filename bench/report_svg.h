@@ -9,7 +9,10 @@
 // at the end of every bar, and a colour legend (readbuf on epoll, readbuf on
 // io_uring, peers). Ping-pong panels show ops/s, stream panels MiB/s, the
 // idle panel RSS bytes per connection (with the read-buffer bytes held per
-// connection beside readbuf's bars). Failed runs show "failed".
+// connection beside readbuf's bars). The HTTP panels follow, over the HTTP
+// servers with ratios against nginx: requests/s for http-keepalive and
+// http-pipelined, RSS per keep-alive connection for http-idle. Failed runs
+// show "failed".
 
 #ifndef READBUF_BENCH_REPORT_SVG_H_
 #define READBUF_BENCH_REPORT_SVG_H_

@@ -37,7 +37,21 @@ const char kReportColumnHelp[] =
     "                per-core constant, given in the note), plus the buffers\n"
     "                of non-pool policies, from the server's --stats_file\n"
     "                line; n/a for peers (no such stats)\n"
-    "  allocs/conn   heap allocations per connection, counted as allocs/op\n";
+    "  allocs/conn   heap allocations per connection, counted as allocs/op\n"
+    "Columns of the HTTP tables (examples/http_server as <policy>-<backend>, and\n"
+    "nginx: Debian's nginx-light, one process, `return 200` with the same body):\n"
+    "  req/s         requests per second wrk measured (each response counts;\n"
+    "                http-pipelined sends 16 requests per write)\n"
+    "  vs nginx      req/s divided by nginx's (> 1: faster)\n"
+    "  p50/p99 us    latency percentiles from wrk --latency (http-pipelined:\n"
+    "                per batch of 16 requests)\n"
+    "  CPU us/req    server user+system CPU time per request (/proc/PID/stat)\n"
+    "  CPU vs nginx  CPU us/req divided by nginx's (< 1: cheaper)\n"
+    "  http-idle     conns, RSS B/conn (RSS with the keep-alive connections\n"
+    "                minus before, per connection; each sent one GET / first),\n"
+    "                RSS vs nginx, buffer B/conn (readbuf: pool bytes in use\n"
+    "                plus non-pool buffers, from http_server's --stats_file\n"
+    "                line; n/a for nginx)\n";
 
 namespace {
 
@@ -101,6 +115,40 @@ void IdleTable(const ReportRun& run, const Workload& w, std::string& out) {
   }
 }
 
+void HttpActiveTable(const ReportRun& run, const HttpWorkload& w, std::string& out) {
+  const Measurement* base = FindResult(run, kHttpBaselineServer, w.name);
+  absl::StrAppend(&out, "| server | req/s | vs nginx | p50 us | p99 us | CPU us/req | "
+                        "CPU vs nginx | note |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
+  for (const std::string& server : run.http_servers) {
+    const Measurement* m = FindResult(run, server, w.name);
+    if (m == nullptr) continue;
+    absl::StrAppend(
+        &out, "| ", server, " | ", absl::StrFormat("%.0f", m->ops_per_second), " | ",
+        base ? Ratio(m->ops_per_second, base->ops_per_second) : "-", " | ",
+        m->p50_us > 0 ? absl::StrFormat("%.1f", m->p50_us) : "n/a", " | ",
+        m->p99_us > 0 ? absl::StrFormat("%.1f", m->p99_us) : "n/a", " | ",
+        absl::StrFormat("%.2f", m->server_cpu_us_per_op), " | ",
+        base ? Ratio(m->server_cpu_us_per_op, base->server_cpu_us_per_op) : "-", " | ",
+        Cell(m->note), " |\n");
+  }
+}
+
+void HttpIdleTable(const ReportRun& run, const HttpWorkload& w, std::string& out) {
+  const Measurement* base = FindResult(run, kHttpBaselineServer, w.name);
+  absl::StrAppend(&out, "| server | conns | RSS B/conn | RSS vs nginx | buffer B/conn | note |\n"
+                        "|---|---:|---:|---:|---:|---|\n");
+  for (const std::string& server : run.http_servers) {
+    const Measurement* m = FindResult(run, server, w.name);
+    if (m == nullptr) continue;
+    const double rss = m->rss_bytes_per_connection.value_or(-1);
+    const double base_rss =
+        base != nullptr ? base->rss_bytes_per_connection.value_or(-1) : -1;
+    absl::StrAppend(&out, "| ", server, " | ", m->connections, " | ",
+                    Opt(m->rss_bytes_per_connection, "0"), " | ", Ratio(rss, base_rss), " | ",
+                    Opt(m->buffer_bytes_per_connection, "0"), " | ", Cell(m->note), " |\n");
+  }
+}
+
 }  // namespace
 
 std::string ReportMarkdown(const ReportRun& run) {
@@ -118,6 +166,27 @@ std::string ReportMarkdown(const ReportRun& run) {
       absl::StrAppend(&out, "\n### ", w.name, ": ", w.connections, " connections, ",
                       w.message_size / 1024, " KiB chunks\n\n");
       ActiveTable(run, w, out);
+    }
+  }
+  for (const HttpWorkload& w : run.http_workloads) {
+    switch (w.kind) {
+      case HttpWorkload::Kind::kKeepAlive:
+        absl::StrAppend(&out, "\n### ", w.name, ": wrk -t1 -c", w.connections, " -d",
+                        absl::StrFormat("%g", run.http_duration_seconds),
+                        "s, GET / on keep-alive connections\n\n");
+        HttpActiveTable(run, w, out);
+        break;
+      case HttpWorkload::Kind::kPipelined:
+        absl::StrAppend(&out, "\n### ", w.name, ": wrk -t1 -c", w.connections, " -d",
+                        absl::StrFormat("%g", run.http_duration_seconds), "s, ", w.pipeline,
+                        " GET / per write\n\n");
+        HttpActiveTable(run, w, out);
+        break;
+      case HttpWorkload::Kind::kIdle:
+        absl::StrAppend(&out, "\n### ", w.name, ": ", w.connections,
+                        " keep-alive connections after one GET / each (lower is better)\n\n");
+        HttpIdleTable(run, w, out);
+        break;
     }
   }
   if (!run.failures.empty()) {

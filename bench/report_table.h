@@ -3,7 +3,8 @@
 // -----------------------------------------------------------------------------
 //
 // Renders a ReportRun as markdown: one table per workload, a row per server,
-// with ratios against asio-eager (kBaselineServer). "n/a" marks a metric that
+// with ratios against asio-eager (kBaselineServer), or nginx
+// (kHttpBaselineServer) for the HTTP workloads. "n/a" marks a metric that
 // could not be measured for that server (e.g. pool stats of a peer), "-" a
 // ratio without a baseline. kReportColumnHelp explains every column; the
 // report's --help prints it.

@@ -35,10 +35,28 @@
 // Once ready it prints exactly one line, "listening <port>", and flushes it.
 // SIGINT/SIGTERM stop it (listeners close, connections get
 // --shutdown_grace). Bad flags print the usage and exit with status 2.
+//
+// Stats (--stats_file=PATH, for the report's http-idle rows): on SIGUSR1 it
+// writes ONE line of space-separated `key=value` pairs (non-negative
+// decimal integers) ending in '\n' to PATH.tmp and renames it to PATH, as
+// examples/echo_server does (bench/harness/server_stats.h reads it). Keys:
+//   seq                      1 for the first line, then 2, 3, ...
+//   cores                    reactor cores summed over
+//   connections              connections being served now
+//   conn_owned_buffer_bytes  capacity the non-pool policies' read buffers
+//                            hold while their connections wait (0 for pooled)
+//   pool_bytes_in_use, pool_bytes_retained, pool_blocks_in_use, pool_hits,
+//   pool_misses              every core's BufferPool::Stats(), summed
+//   rss_bytes                the process's resident set size
+// Without --stats_file, SIGUSR1 is ignored.
 
+#include <signal.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -61,6 +79,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "buf/buffer_pool.h"
 #include "buf/dyn.h"
 #include "buf/pooled.h"
 #include "buf/uninit.h"
@@ -71,6 +90,7 @@
 #include "io/buffered_writer.h"
 #include "io/graceful_close.h"
 #include "io/net.h"
+#include "io/runtime.h"
 #include "io/server.h"
 #include "io/task.h"
 #include "io/timer.h"
@@ -87,6 +107,9 @@ ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(10),
 ABSL_FLAG(int64_t, max_body, 1 << 20, "Largest request body accepted (413 above).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long connections may run on after SIGINT/SIGTERM.");
+ABSL_FLAG(std::string, stats_file, "",
+          "If set: on SIGUSR1 write one line of key=value connection/pool/RSS stats "
+          "to this path (via PATH.tmp + rename).");
 
 namespace {
 
@@ -94,7 +117,9 @@ constexpr char kUsage[] =
     "Usage: http_server [--port=P] [--host=ADDR] [--threads=T]\n"
     "                   [--policy=zeroed|uninit|vectored|dyn|pooled] [--backend=epoll|uring]\n"
     "                   [--idle_timeout=D] [--header_timeout=D] [--max_body=N]\n"
-    "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.";
+    "                   [--stats_file=PATH]\n"
+    "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.\n"
+    "With --stats_file, SIGUSR1 writes one line of key=value stats to PATH.";
 
 constexpr size_t kMaxHead = 8 * 1024;
 constexpr std::string_view kHello = "Hello, world!\n";
@@ -103,6 +128,31 @@ struct Config {
   absl::Duration idle_timeout;
   absl::Duration header_timeout;
   uint64_t max_body;
+};
+
+// Connections being served, and the read-buffer capacity non-pool policies
+// hold while their connections wait (both for --stats_file).
+std::atomic<int64_t> g_connections{0};
+std::atomic<int64_t> g_conn_owned_buffer_bytes{0};
+
+// Counts one connection and the capacity its own (non-pool) buffer holds.
+class ConnectionAccount {
+ public:
+  ConnectionAccount() { g_connections.fetch_add(1, std::memory_order_relaxed); }
+  ConnectionAccount(const ConnectionAccount&) = delete;
+  ConnectionAccount& operator=(const ConnectionAccount&) = delete;
+  ~ConnectionAccount() {
+    g_connections.fetch_sub(1, std::memory_order_relaxed);
+    SetHeldBytes(0);
+  }
+  void SetHeldBytes(size_t bytes) {
+    const auto now = static_cast<int64_t>(bytes);
+    if (now != held_) g_conn_owned_buffer_bytes.fetch_add(now - held_, std::memory_order_relaxed);
+    held_ = now;
+  }
+
+ private:
+  int64_t held_ = 0;
 };
 
 // "Date: <IMF-fixdate>\r\n", formatted once per second per thread.
@@ -180,144 +230,229 @@ readbuf::Task<absl::Status> Put(W& out, std::string_view text) {
   co_return co_await out.write(text);
 }
 
-// Answers one connection until it closes, errs, idles out or ends with an
-// error response.
-template <class Policy>
-readbuf::Task<void> Serve(readbuf::TcpStream conn, Config config, Policy policy) {
-  (void)conn.set_nodelay(true);
-  readbuf::BufferedOptions options;
-  options.max_buffered = 64 * 1024;  // a head (8 KiB) and some pipelined requests
-  readbuf::BufferedReader<readbuf::TcpStream*, Policy> in(&conn, std::move(policy), options);
-  readbuf::BufferedWriter out(conn);
-  bool graceful = false;  // end with graceful_close (an answer must arrive)
-  for (;;) {
-    // The next request head: from what is buffered, or read with a deadline
-    // (idle_timeout for a new request, header_timeout once it began).
-    std::span<const std::byte> head;
-    const readbuf::BootClock::time_point started = readbuf::BootClock::now();
-    size_t searched = 0;
-    bool close = false;
-    for (;;) {
-      head = in.core().buffered_until("\r\n\r\n", kMaxHead, searched);
-      if (!head.empty()) break;
-      if (in.buffered_size() >= kMaxHead) {
-        (void)co_await Put(out, Head(431, 0, false, 1));
-        graceful = close = true;
-        break;
-      }
-      // Everything answered so far goes out before we wait.
-      if (out.buffered() != 0) {
-        absl::Status flushed = co_await out.flush();
-        if (!flushed.ok()) co_return;
-      }
-      const absl::Duration limit =
-          in.buffered_size() == 0 ? config.idle_timeout : config.header_timeout;
-      absl::StatusOr<size_t> n = co_await readbuf::timeout_at(
-          in.fill(), started + absl::ToChronoNanoseconds(limit));
-      if (!n.ok() || *n == 0) {  // idle timeout, EOF, error: nothing to answer
-        close = true;
-        graceful = absl::IsDeadlineExceeded(n.status()) && in.buffered_size() == 0;
-        break;
-      }
-    }
-    if (close) break;
+// What the connection does after a request (ServeRequest's result).
+enum class Next {
+  kContinue,  // keep-alive: wait for the next request
+  kClose,     // the client is gone (EOF, header timeout): flush and close
+  kGraceful,  // an answer that ends the connection: flush, graceful_close
+  kAbort,     // a write or read failed: close at once
+};
 
-    absl::StatusOr<readbuf::http::RequestHead> req = readbuf::http::ParseRequestHead(AsText(head));
-    if (!req.ok()) {
-      (void)co_await Put(out, Head(readbuf::http::StatusFor(req.status()), 0, false, 1));
-      graceful = true;
+template <class Policy>
+using Reader = readbuf::BufferedReader<readbuf::TcpStream*, Policy>;
+using Writer = readbuf::BufferedWriter<readbuf::TcpStream>;
+
+// Reads the rest of one request head (if it is not buffered yet) and answers
+// it. A coroutine of its own, so its frame -- the head, the parsed request,
+// the response being written -- exists only while a request is served; an
+// idle connection keeps only Serve's frame.
+template <class Policy>
+readbuf::Task<Next> ServeRequest(Reader<Policy>& in, Writer& out, readbuf::TcpStream& conn,
+                                 const Config& config) {
+  // The head: from what is buffered, or read within header_timeout.
+  const readbuf::BootClock::time_point deadline =
+      readbuf::BootClock::now() + absl::ToChronoNanoseconds(config.header_timeout);
+  std::span<const std::byte> head;
+  size_t searched = 0;
+  for (;;) {
+    head = in.core().buffered_until("\r\n\r\n", kMaxHead, searched);
+    if (!head.empty()) break;
+    if (in.buffered_size() >= kMaxHead) {
+      (void)co_await Put(out, Head(431, 0, false, 1));
+      co_return Next::kGraceful;
+    }
+    // Everything answered so far goes out before we wait.
+    if (out.buffered() != 0) {
+      absl::Status flushed = co_await out.flush();
+      if (!flushed.ok()) co_return Next::kAbort;
+    }
+    absl::StatusOr<size_t> n = co_await readbuf::timeout_at(in.fill(), deadline);
+    if (!n.ok() || *n == 0) co_return Next::kClose;  // timeout, EOF, error: nothing to answer
+  }
+
+  absl::StatusOr<readbuf::http::RequestHead> req = readbuf::http::ParseRequestHead(AsText(head));
+  if (!req.ok()) {
+    (void)co_await Put(out, Head(readbuf::http::StatusFor(req.status()), 0, false, 1));
+    co_return Next::kGraceful;
+  }
+  const bool head_only = req->method == "HEAD";
+  const bool keep_alive = req->keep_alive;
+  const int minor = req->minor_version;
+  const uint64_t body_length = req->content_length;
+  // Decide the route while the head's bytes are still valid.
+  enum class Route { kHello, kBytes, kEcho, kNotFound } route = Route::kNotFound;
+  uint64_t bytes = 0;
+  if ((req->method == "GET" || head_only) && req->target == "/") {
+    route = Route::kHello;
+  } else if ((req->method == "GET" || head_only) && req->target.starts_with("/bytes/") &&
+             absl::SimpleAtoi(absl::string_view(req->target.data() + 7, req->target.size() - 7), &bytes) && bytes <= (1ull << 30)) {
+    route = Route::kBytes;
+  } else if (req->method == "POST" && req->target == "/echo") {
+    route = Route::kEcho;
+  }
+  in.consume(head.size());
+  if (body_length > config.max_body) {
+    (void)co_await Put(out, Head(413, 0, false, minor));
+    co_return Next::kGraceful;
+  }
+  absl::Status written;
+  switch (route) {
+    case Route::kHello: {
+      // Head and body in one piece: no I/O when it fits the buffer.
+      std::string response = Head(200, kHello.size(), keep_alive, minor);
+      if (!head_only) response.append(kHello);
+      if (!out.try_write(response)) written = co_await out.write(response);
       break;
     }
-    const bool head_only = req->method == "HEAD";
-    const bool keep_alive = req->keep_alive;
-    const int minor = req->minor_version;
-    const uint64_t body_length = req->content_length;
-    // Decide the route while the head's bytes are still valid.
-    enum class Route { kHello, kBytes, kEcho, kNotFound } route = Route::kNotFound;
-    uint64_t bytes = 0;
-    if ((req->method == "GET" || head_only) && req->target == "/") {
-      route = Route::kHello;
-    } else if ((req->method == "GET" || head_only) && req->target.starts_with("/bytes/") &&
-               absl::SimpleAtoi(absl::string_view(req->target.data() + 7, req->target.size() - 7), &bytes) && bytes <= (1ull << 30)) {
-      route = Route::kBytes;
-    } else if (req->method == "POST" && req->target == "/echo") {
-      route = Route::kEcho;
-    }
-    in.consume(head.size());
-    if (body_length > config.max_body) {
-      (void)co_await Put(out, Head(413, 0, false, minor));
-      graceful = true;
+    case Route::kBytes:
+      written = co_await Put(out, Head(200, bytes, keep_alive, minor));
+      if (written.ok() && !head_only) written = co_await SendBytes(out, conn, bytes);
       break;
-    }
-    absl::Status written;
-    switch (route) {
-      case Route::kHello:
-        written = co_await Put(out, Head(200, kHello.size(), keep_alive, minor));
-        if (written.ok() && !head_only) written = co_await Put(out, kHello);
-        break;
-      case Route::kBytes:
-        written = co_await Put(out, Head(200, bytes, keep_alive, minor));
-        if (written.ok() && !head_only) written = co_await SendBytes(out, conn, bytes);
-        break;
-      case Route::kEcho:
-        // Streamed: each piece of the body is written as it arrives, so a
-        // body needs no buffer of its size.
-        written = co_await Put(out, Head(200, body_length, keep_alive, minor));
-        for (uint64_t left = body_length; written.ok() && left != 0;) {
-          if (in.buffered_size() == 0) {
-            if (out.buffered() != 0) {
-              written = co_await out.flush();
-              if (!written.ok()) break;
-            }
-            absl::StatusOr<size_t> n = co_await readbuf::timeout(in.fill(), config.header_timeout);
-            if (!n.ok() || *n == 0) co_return;  // the client went away mid-body
-          }
-          const size_t piece = static_cast<size_t>(std::min<uint64_t>(left, in.buffered_size()));
-          written = co_await Put(out, AsText(in.buffer().first(piece)));
-          in.consume(piece);
-          left -= piece;
-        }
-        break;
-      case Route::kNotFound:
-        written = co_await Put(out, Head(404, 0, keep_alive, minor));
-        break;
-    }
-    if (route != Route::kEcho && body_length != 0) {
-      // A body nobody reads is skipped, as it arrives.
-      for (uint64_t left = body_length; left != 0;) {
+    case Route::kEcho:
+      // Streamed: each piece of the body is written as it arrives, so a
+      // body needs no buffer of its size.
+      written = co_await Put(out, Head(200, body_length, keep_alive, minor));
+      for (uint64_t left = body_length; written.ok() && left != 0;) {
         if (in.buffered_size() == 0) {
+          if (out.buffered() != 0) {
+            written = co_await out.flush();
+            if (!written.ok()) break;
+          }
           absl::StatusOr<size_t> n = co_await readbuf::timeout(in.fill(), config.header_timeout);
-          if (!n.ok() || *n == 0) co_return;
+          if (!n.ok() || *n == 0) co_return Next::kAbort;  // the client went away mid-body
         }
         const size_t piece = static_cast<size_t>(std::min<uint64_t>(left, in.buffered_size()));
+        written = co_await Put(out, AsText(in.buffer().first(piece)));
         in.consume(piece);
         left -= piece;
       }
-    }
-    if (!written.ok()) co_return;
-    if (!keep_alive) {
-      graceful = true;
       break;
+    case Route::kNotFound:
+      written = co_await Put(out, Head(404, 0, keep_alive, minor));
+      break;
+  }
+  if (route != Route::kEcho && body_length != 0) {
+    // A body nobody reads is skipped, as it arrives.
+    for (uint64_t left = body_length; left != 0;) {
+      if (in.buffered_size() == 0) {
+        absl::StatusOr<size_t> n = co_await readbuf::timeout(in.fill(), config.header_timeout);
+        if (!n.ok() || *n == 0) co_return Next::kAbort;
+      }
+      const size_t piece = static_cast<size_t>(std::min<uint64_t>(left, in.buffered_size()));
+      in.consume(piece);
+      left -= piece;
     }
   }
-  if (out.buffered() != 0) {
-    absl::Status flushed = co_await out.flush();
-    if (!flushed.ok()) co_return;
-  }
-  if (graceful) (void)co_await readbuf::graceful_close(conn, absl::Seconds(2));
+  if (!written.ok()) co_return Next::kAbort;
+  co_return keep_alive ? Next::kContinue : Next::kGraceful;
 }
 
 // Fixed policies hold 16 KiB per connection: a head and pipelined requests;
 // Pooled sizes itself (and holds nothing while a connection is idle).
 template <class Policy>
-readbuf::ConnectionHandler HandlerFor(Config config) {
-  return [config](readbuf::TcpStream conn) {
-    if constexpr (std::is_same_v<Policy, readbuf::Pooled>) {
-      return Serve<Policy>(std::move(conn), config, Policy());
-    } else {
-      return Serve<Policy>(std::move(conn), config, Policy(16 * 1024));
+Policy NewPolicy() {
+  if constexpr (std::is_same_v<Policy, readbuf::Pooled>) {
+    return Policy();
+  } else {
+    return Policy(16 * 1024);
+  }
+}
+
+// Answers one connection until it closes, errs, idles out or ends with an
+// error response. Between requests only this frame and a readiness wait
+// exist, for at most idle_timeout: the policy gives its memory back first
+// (under Pooled no read buffer is held), as fill() does before it waits.
+template <class Policy>
+readbuf::Task<void> Serve(readbuf::TcpStream conn, Config config) {
+  (void)conn.set_nodelay(true);
+  readbuf::BufferedOptions options;
+  options.max_buffered = 64 * 1024;  // a head (8 KiB) and some pipelined requests
+  Reader<Policy> in(&conn, NewPolicy<Policy>(), options);
+  Writer out(conn);
+  ConnectionAccount account;
+  Next next = Next::kContinue;
+  while (next == Next::kContinue) {
+    if (in.buffered_size() == 0) {
+      // Everything answered so far goes out before we wait.
+      if (out.buffered() != 0) {
+        absl::Status flushed = co_await out.flush();
+        if (!flushed.ok()) co_return;
+      }
+      // Nothing is buffered: start the buffer over and let the policy give
+      // its memory back (Pooled does; the others keep theirs, counted for
+      // --stats_file), then wait for the next request.
+      (void)in.core().make_room(1, "idle wait");
+      readbuf::read_buf_traits<Policy>::release_idle(in.core().policy());
+      if constexpr (!std::is_same_v<Policy, readbuf::Pooled>) {
+        account.SetHeldBytes(in.core().policy().capacity());
+      }
+      absl::Status ready = co_await readbuf::timeout(conn.ready(), config.idle_timeout);
+      if (!ready.ok()) {  // idle timeout (close gracefully) or an error
+        next = absl::IsDeadlineExceeded(ready) ? Next::kGraceful : Next::kAbort;
+        break;
+      }
     }
-  };
+    next = co_await ServeRequest<Policy>(in, out, conn, config);
+  }
+  if (next == Next::kAbort) co_return;
+  if (out.buffered() != 0) {
+    absl::Status flushed = co_await out.flush();
+    if (!flushed.ok()) co_return;
+  }
+  if (next == Next::kGraceful) (void)co_await readbuf::graceful_close(conn, absl::Seconds(2));
+}
+
+template <class Policy>
+readbuf::ConnectionHandler HandlerFor(Config config) {
+  return [config](readbuf::TcpStream conn) { return Serve<Policy>(std::move(conn), config); };
+}
+
+readbuf::Task<readbuf::BufferPoolStats> CorePoolStats() {
+  co_return readbuf::BufferPool::ForThisThread().Stats();
+}
+
+size_t RssBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long pages_total = 0, pages_resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &pages_total, &pages_resident);
+  std::fclose(f);
+  if (got != 2) return 0;
+  return static_cast<size_t>(pages_resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Sums every core's pool stats and writes the stats line to `path` via
+// `path`.tmp + rename.
+absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, uint64_t seq) {
+  readbuf::BufferPoolStats pool;
+  for (int core = 0; core < rt.n_cores(); ++core) {
+    absl::StatusOr<readbuf::BufferPoolStats> s = rt.spawn_on(core, CorePoolStats()).BlockingJoin();
+    if (!s.ok()) return s.status();
+    pool.bytes_in_use += s->bytes_in_use;
+    pool.bytes_retained += s->bytes_retained;
+    pool.blocks_in_use += s->blocks_in_use;
+    pool.hits += s->hits;
+    pool.misses += s->misses;
+  }
+  const std::string line = absl::StrCat(
+      "seq=", seq, " cores=", rt.n_cores(),
+      " connections=", std::max<int64_t>(0, g_connections.load()),
+      " conn_owned_buffer_bytes=", std::max<int64_t>(0, g_conn_owned_buffer_bytes.load()),
+      " pool_bytes_in_use=", pool.bytes_in_use, " pool_bytes_retained=", pool.bytes_retained,
+      " pool_blocks_in_use=", pool.blocks_in_use, " pool_hits=", pool.hits,
+      " pool_misses=", pool.misses, " rss_bytes=", RssBytes(), "\n");
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("fopen(", tmp, ")"));
+  const bool written = std::fwrite(line.data(), 1, line.size(), f) == line.size();
+  const int write_errno = errno;
+  if (std::fclose(f) != 0 || !written) {
+    return absl::ErrnoToStatus(written ? errno : write_errno, absl::StrCat("write(", tmp, ")"));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("rename(", tmp, ", ", path, ")"));
+  }
+  return absl::OkStatus();
 }
 
 int Usage(const std::string& problem) {
@@ -368,6 +503,17 @@ int main(int argc, char** argv) {
   options.runtime.backend =
       backend == "uring" ? readbuf::BackendKind::kUring : readbuf::BackendKind::kEpoll;
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  // SIGUSR1: write the stats line.
+  options.extra_signals = {SIGUSR1};
+  const std::string stats_file = absl::GetFlag(FLAGS_stats_file);
+  uint64_t stats_seq = 0;
+  options.on_signal = [&](int, readbuf::Server& server) {
+    if (stats_file.empty()) return;
+    absl::Status written = WriteStatsFile(server.runtime(), stats_file, ++stats_seq);
+    if (!written.ok()) {
+      std::fprintf(stderr, "http_server: stats: %s\n", written.ToString().c_str());
+    }
+  };
   absl::StatusOr<std::unique_ptr<readbuf::Server>> server =
       readbuf::Server::Start(std::move(options), std::move(handler));
   if (!server.ok()) {
