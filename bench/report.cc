@@ -5,8 +5,9 @@
 // //bench:report, the README's main job: what each read-buffer policy costs
 // on this machine, end to end over readbuf's reactor, beside the peers. For
 // every selected server -- examples/echo_server as <policy>-<backend> for
-// zeroed, uninit, vectored, dyn and pooled on epoll and io_uring, the
-// io_uring provided-buffer ring (uring-uring), and the peers Asio eager,
+// zeroed, uninit, vectored, dyn and pooled on epoll and io_uring, pooled on
+// the callback API (callback-<backend>), the io_uring provided-buffer ring
+// (uring-uring), and the peers Asio eager,
 // Asio deferred and libuv from bench/peers -- it runs four workloads (idle
 // connections, ping-pong 64 B and 1 KiB over 50 connections, stream 64 KiB
 // over 4), each against a fresh server process pinned to CPU 0 while this
@@ -73,14 +74,16 @@ ABSL_FLAG(std::string, workloads,
           "Comma-separated workloads: idle (--idle_connections silent connections, each "
           "echoed once), pingpong-64B and pingpong-1KiB (50 connections, one message "
           "in flight each), stream-64KiB (4 connections writing 64 KiB chunks); and on "
-          "examples/http_server (every selected policy but uring) and nginx: "
+          "examples/http_server (every selected policy but uring and callback) and nginx: "
           "http-keepalive (wrk -t1 -c50, one GET / per write), http-pipelined (the "
           "same, 16 GET / per write), http-idle (--idle_connections keep-alive "
           "connections, each after one GET /).");
-ABSL_FLAG(std::string, policies, "zeroed,uninit,vectored,dyn,pooled,uring",
+ABSL_FLAG(std::string, policies, "zeroed,uninit,vectored,dyn,pooled,callback,uring",
           "Comma-separated readbuf policies to run (examples/echo_server --policy): "
-          "zeroed, uninit, vectored, dyn, pooled, uring (the io_uring provided-buffer "
-          "ring; runs on the uring backend only). Empty: none.");
+          "zeroed, uninit, vectored, dyn, pooled, callback (pooled on the callback "
+          "API: --policy=pooled --api=callback, no coroutine per connection; echo "
+          "workloads only), uring (the io_uring provided-buffer ring; runs on the "
+          "uring backend only). Empty: none.");
 ABSL_FLAG(std::string, backends, "epoll,uring",
           "Comma-separated readbuf backends for the policies: epoll, uring.");
 ABSL_FLAG(std::string, peers, "asio-eager,asio-deferred,libuv",
@@ -128,7 +131,18 @@ using readbuf::bench::ReportRun;
 using readbuf::bench::ServerSpec;
 using readbuf::bench::Workload;
 
-constexpr const char* kPolicies[] = {"zeroed", "uninit", "vectored", "dyn", "pooled", "uring"};
+constexpr const char* kPolicies[] = {"zeroed", "uninit",   "vectored", "dyn",
+                                     "pooled", "callback", "uring"};
+
+// examples/echo_server's flags for a report policy: "callback" is the pooled
+// policy on the callback API (io/callback_connection.h).
+std::vector<std::string> PolicyFlags(const std::string& policy) {
+  if (policy == "callback") return {"--policy=pooled", "--api=callback"};
+  return {absl::StrCat("--policy=", policy)};
+}
+
+// The HTTP server serves every policy but the ring and the callback API.
+bool HttpServes(const std::string& policy) { return policy != "uring" && policy != "callback"; }
 constexpr const char* kBackends[] = {"epoll", "uring"};
 constexpr const char* kPeers[] = {"asio-eager", "asio-deferred", "libuv"};
 
@@ -307,24 +321,24 @@ int main(int argc, char** argv) {
     for (const char* backend : kBackends) {
       if (std::string(policy) == "uring" && std::string(backend) != "uring") continue;
       const std::string name = absl::StrCat(policy, "-", backend);
-      known[name] = {name,
-                     {echo_server, absl::StrCat("--policy=", policy),
-                      absl::StrCat("--backend=", backend), "--threads=1"},
-                     true,
-                     ""};
+      std::vector<std::string> argv = {echo_server};
+      for (std::string& flag : PolicyFlags(policy)) argv.push_back(std::move(flag));
+      argv.push_back(absl::StrCat("--backend=", backend));
+      argv.push_back("--threads=1");
+      known[name] = {name, std::move(argv), true, ""};
     }
   }
   const std::string asio = absl::StrCat(root, "/bench/peers/asio_echo_server");
   known["asio-eager"] = {"asio-eager", {asio, "--mode=eager"}, false, ""};
   known["asio-deferred"] = {"asio-deferred", {asio, "--mode=deferred"}, false, ""};
   known["libuv"] = {"libuv", {absl::StrCat(root, "/bench/peers/libuv_echo_server")}, false, ""};
-  // The HTTP servers: http_server has every policy but uring.
+  // The HTTP servers.
   const std::string http_server = absl::StrCat(root, "/examples/http_server");
   const std::string nginx_path = absl::GetFlag(FLAGS_nginx);
   const std::string wrk_path = absl::GetFlag(FLAGS_wrk);
   std::map<std::string, HttpServerSpec> http_known;
   for (const char* policy : kPolicies) {
-    if (std::string(policy) == "uring") continue;
+    if (!HttpServes(policy)) continue;
     for (const char* backend : kBackends) {
       const std::string name = absl::StrCat(policy, "-", backend);
       http_known[name] = {name,
@@ -374,7 +388,7 @@ int main(int argc, char** argv) {
         if (!Contains(policies, p)) continue;
         if (std::string(p) == "uring" && std::string(b) != "uring") continue;
         server_names.push_back(absl::StrCat(p, "-", b));
-        if (std::string(p) != "uring") http_names.push_back(absl::StrCat(p, "-", b));
+        if (HttpServes(p)) http_names.push_back(absl::StrCat(p, "-", b));
       }
     }
     if (Contains(policies, "uring") && !Contains(backends, "uring")) {
@@ -425,7 +439,8 @@ int main(int argc, char** argv) {
     return BadFlag("no echo servers selected (--policies/--peers/--servers)");
   }
   if (!run.http_workloads.empty() && http_names.empty()) {
-    return BadFlag("no HTTP servers selected (--policies other than uring, --nginx, --servers)");
+    return BadFlag(
+        "no HTTP servers selected (--policies other than uring and callback, --nginx, --servers)");
   }
   if (run.workloads.empty()) server_names.clear();
   if (run.http_workloads.empty()) http_names.clear();
@@ -671,6 +686,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "report: %d runs in %.0f s\n", total,
                absl::ToDoubleSeconds(absl::Now() - start));
+  readbuf::bench::NoteUnavailableSyscalls(run);
 
   std::printf("%s", readbuf::bench::ReportMarkdown(run).c_str());
   if (!WriteFile(json_out, readbuf::bench::ReportJson(run))) {

@@ -42,6 +42,7 @@ std::string ResultJson(const Measurement& m) {
       ", \"allocs_per_op\": ", Number(m.allocs_per_op),
       ",\n     \"rss_bytes_per_connection\": ", Number(m.rss_bytes_per_connection),
       ", \"buffer_bytes_per_connection\": ", Number(m.buffer_bytes_per_connection),
+      ", \"kernel_slab_bytes_per_connection\": ", Number(m.kernel_slab_bytes_per_connection),
       ", \"note\": ", JsonString(m.note), ",\n     \"server_stats\": {",
       absl::StrJoin(stats, ", "), "}}");
 }

@@ -12,6 +12,7 @@
 #ifndef READBUF_BENCH_REPORT_RUN_H_
 #define READBUF_BENCH_REPORT_RUN_H_
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,21 @@ inline const Measurement* FindResult(const ReportRun& run, const std::string& se
     if (m.server == server && m.workload == workload) return &m;
   }
   return nullptr;
+}
+
+// Adds to run.notes, once per distinct reason, why syscalls/op is n/a
+// (Measurement::syscalls_unavailable): it is the same for every row of a run,
+// so it goes under the tables rather than into each row's note.
+inline void NoteUnavailableSyscalls(ReportRun& run) {
+  std::vector<std::string> reasons;
+  for (const Measurement& m : run.results) {
+    if (m.syscalls_unavailable.empty()) continue;
+    if (std::find(reasons.begin(), reasons.end(), m.syscalls_unavailable) != reasons.end()) {
+      continue;
+    }
+    reasons.push_back(m.syscalls_unavailable);
+    run.notes.push_back("syscalls/op is n/a: " + m.syscalls_unavailable);
+  }
 }
 
 }  // namespace readbuf::bench

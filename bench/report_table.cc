@@ -23,7 +23,8 @@ const char kReportColumnHelp[] =
     "  CPU vs base   CPU us/op divided by asio-eager's (< 1: cheaper)\n"
     "  syscalls/op   server system calls per op (perf tracepoint\n"
     "                raw_syscalls:sys_enter; n/a without root or\n"
-    "                perf_event_paranoid <= 1)\n"
+    "                perf_event_paranoid <= 1, or without tracefs, which\n"
+    "                root mounts; a note under the tables says why, once)\n"
     "  allocs/op     server heap allocations per op: malloc-family calls\n"
     "                (incl. operator new) counted by LD_PRELOAD of\n"
     "                bench/harness/alloc_count_preload.so, plus readbuf\n"
@@ -37,6 +38,10 @@ const char kReportColumnHelp[] =
     "                per-core constant, given in the note), plus the buffers\n"
     "                of non-pool policies, from the server's --stats_file\n"
     "                line; n/a for peers (no such stats)\n"
+    "  slab B/conn   the kernel's slab growth per connection (/proc/meminfo\n"
+    "                Slab, machine-wide): both ends of each loopback\n"
+    "                connection, server and load generator, so the kernel's\n"
+    "                share of an idle connection beside the server's RSS\n"
     "  allocs/conn   heap allocations per connection, counted as allocs/op\n"
     "Columns of the HTTP tables (examples/http_server as <policy>-<backend>, and\n"
     "nginx: Debian's nginx-light, one process, `return 200` with the same body):\n"
@@ -51,7 +56,7 @@ const char kReportColumnHelp[] =
     "                minus before, per connection; each sent one GET / first),\n"
     "                RSS vs nginx, buffer B/conn (readbuf: pool bytes in use\n"
     "                plus non-pool buffers, from http_server's --stats_file\n"
-    "                line; n/a for nginx)\n";
+    "                line; n/a for nginx), slab B/conn (as in the idle table)\n";
 
 namespace {
 
@@ -101,7 +106,8 @@ void ActiveTable(const ReportRun& run, const Workload& w, std::string& out) {
 void IdleTable(const ReportRun& run, const Workload& w, std::string& out) {
   const Measurement* base = FindResult(run, kBaselineServer, w.name);
   absl::StrAppend(&out, "| server | conns | RSS B/conn | RSS vs base | buffer B/conn | "
-                        "allocs/conn | note |\n|---|---:|---:|---:|---:|---:|---|\n");
+                        "slab B/conn | allocs/conn | note |\n"
+                        "|---|---:|---:|---:|---:|---:|---:|---|\n");
   for (const std::string& server : run.servers) {
     const Measurement* m = FindResult(run, server, w.name);
     if (m == nullptr) continue;
@@ -111,6 +117,7 @@ void IdleTable(const ReportRun& run, const Workload& w, std::string& out) {
     absl::StrAppend(&out, "| ", server, " | ", m->connections, " | ",
                     Opt(m->rss_bytes_per_connection, "0"), " | ", Ratio(rss, base_rss), " | ",
                     Opt(m->buffer_bytes_per_connection, "0"), " | ",
+                    Opt(m->kernel_slab_bytes_per_connection, "0"), " | ",
                     Opt(m->allocs_per_op, "2"), " | ", Cell(m->note), " |\n");
   }
 }
@@ -135,8 +142,8 @@ void HttpActiveTable(const ReportRun& run, const HttpWorkload& w, std::string& o
 
 void HttpIdleTable(const ReportRun& run, const HttpWorkload& w, std::string& out) {
   const Measurement* base = FindResult(run, kHttpBaselineServer, w.name);
-  absl::StrAppend(&out, "| server | conns | RSS B/conn | RSS vs nginx | buffer B/conn | note |\n"
-                        "|---|---:|---:|---:|---:|---|\n");
+  absl::StrAppend(&out, "| server | conns | RSS B/conn | RSS vs nginx | buffer B/conn | "
+                        "slab B/conn | note |\n|---|---:|---:|---:|---:|---:|---|\n");
   for (const std::string& server : run.http_servers) {
     const Measurement* m = FindResult(run, server, w.name);
     if (m == nullptr) continue;
@@ -145,7 +152,9 @@ void HttpIdleTable(const ReportRun& run, const HttpWorkload& w, std::string& out
         base != nullptr ? base->rss_bytes_per_connection.value_or(-1) : -1;
     absl::StrAppend(&out, "| ", server, " | ", m->connections, " | ",
                     Opt(m->rss_bytes_per_connection, "0"), " | ", Ratio(rss, base_rss), " | ",
-                    Opt(m->buffer_bytes_per_connection, "0"), " | ", Cell(m->note), " |\n");
+                    Opt(m->buffer_bytes_per_connection, "0"), " | ",
+                    Opt(m->kernel_slab_bytes_per_connection, "0"), " | ", Cell(m->note),
+                    " |\n");
   }
 }
 

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "bench/harness/alloc_counter_file.h"
+#include "bench/harness/kernel_slab.h"
 #include "bench/harness/loadgen.h"
 #include "bench/harness/server_process.h"
 #include "bench/harness/server_stats.h"
@@ -137,12 +138,19 @@ absl::StatusOr<Measurement> RunEchoWorkload(const ServerSpec& spec, const Worklo
     if (!before.ok()) return before.status();
     absl::StatusOr<Snapshot> snap_before = snapshot();
     if (!snap_before.ok()) return snap_before.status();
+    const absl::StatusOr<uint64_t> slab_before = KernelSlabBytes();
     absl::StatusOr<IdleConnections> idle = IdleConnections::Open(port, m.connections);
     if (!idle.ok()) return idle.status();
     if (absl::Status s = idle->EchoOnce(absl::Seconds(30)); !s.ok()) return s;
     absl::SleepFor(workload.settle);  // let every server finish its post-echo bookkeeping
     absl::StatusOr<size_t> after = (*server)->RssBytes();
     if (!after.ok()) return after.status();
+    const absl::StatusOr<uint64_t> slab_after = KernelSlabBytes();
+    if (slab_before.ok() && slab_after.ok()) {
+      m.kernel_slab_bytes_per_connection =
+          (static_cast<double>(*slab_after) - static_cast<double>(*slab_before)) /
+          m.connections;
+    }
     absl::StatusOr<Snapshot> snap_after = snapshot();
     if (!snap_after.ok()) return snap_after.status();
     const double n = m.connections;
@@ -201,7 +209,7 @@ absl::StatusOr<Measurement> RunEchoWorkload(const ServerSpec& spec, const Worklo
   if (syscalls.ok()) {
     m.syscalls_per_op = static_cast<double>(syscalls_after - syscalls_before) / ops;
   } else {
-    AppendNote(m.note, std::string(syscalls.status().message()));
+    m.syscalls_unavailable = std::string(syscalls.status().message());
   }
   if (allocs) {
     // Only the load window for malloc calls; pool misses from the stats

@@ -12,7 +12,8 @@
 //                        connections were each echoed once, minus before;
 //                        buffer bytes held per connection (readbuf servers:
 //                        pool bytes in use + non-pool policy buffers, from
-//                        the server's --stats_file line)
+//                        the server's --stats_file line); kernel slab
+//                        growth per connection, both ends (/proc/meminfo)
 //   all                  heap allocations per op (per connection for idle):
 //                        malloc-family calls counted by alloc_count_preload.so
 //                        (LD_PRELOAD) plus, for readbuf servers, BufferPool
@@ -66,9 +67,16 @@ struct Measurement {
   double p99_us = 0;
   double server_cpu_us_per_op = 0;
   std::optional<double> syscalls_per_op;  // nullopt: counter unavailable
+  // Why syscalls_per_op is nullopt. The same for every row of a run (no
+  // tracefs, no permission), so the report states it once, under the tables.
+  std::string syscalls_unavailable;
   std::optional<double> rss_bytes_per_connection;  // idle only
   // idle only; nullopt for servers without --stats_file.
   std::optional<double> buffer_bytes_per_connection;
+  // Idle only: growth of the kernel's slab per connection, machine-wide, so
+  // both ends of each loopback connection (kernel_slab.h). nullopt: no
+  // /proc/meminfo.
+  std::optional<double> kernel_slab_bytes_per_connection;
   // Per op; for idle, per connection. nullopt: not counted.
   std::optional<double> allocs_per_op;
   // The server's stats lines (readbuf servers) after the run; empty otherwise.

@@ -42,6 +42,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "bench/harness/kernel_slab.h"
 #include "bench/harness/server_process.h"
 #include "bench/harness/server_stats.h"
 
@@ -616,15 +617,21 @@ absl::StatusOr<Measurement> RunHttpWorkload(const HttpServerSpec& server,
     absl::SleepFor(workload.settle / 2);
     absl::StatusOr<size_t> before = ProcessRssBytes(pid);
     if (!before.ok()) return before.status();
+    const absl::StatusOr<uint64_t> slab_before = KernelSlabBytes();
     absl::StatusOr<HttpIdleClients> clients =
         HttpIdleClients::Open(port, workload.connections, absl::Seconds(30));
     if (!clients.ok()) return clients.status();
     absl::SleepFor(workload.settle);
     absl::StatusOr<size_t> after = ProcessRssBytes(pid);
     if (!after.ok()) return after.status();
+    const absl::StatusOr<uint64_t> slab_after = KernelSlabBytes();
     const double n = workload.connections;
     m.rss_bytes_per_connection =
         (static_cast<double>(*after) - static_cast<double>(*before)) / n;
+    if (slab_before.ok() && slab_after.ok()) {
+      m.kernel_slab_bytes_per_connection =
+          (static_cast<double>(*slab_after) - static_cast<double>(*slab_before)) / n;
+    }
     if (readbuf) {
       absl::StatusOr<ServerStats> st =
           RequestServerStats(pid, stats_path, SIGUSR1, kStatsTimeout);

@@ -157,6 +157,7 @@ TEST(ReportJsonTest, UnmeasuredMetricsAreNullNotZero) {
   EXPECT_NE(idle_row.find(R"("ops_per_second": null)"), std::string::npos) << idle_row;
   EXPECT_NE(idle_row.find(R"("rss_bytes_per_connection": 1500)"), std::string::npos);
   EXPECT_NE(idle_row.find(R"("buffer_bytes_per_connection": 0)"), std::string::npos);
+  EXPECT_NE(idle_row.find(R"("kernel_slab_bytes_per_connection": 9000)"), std::string::npos);
 }
 
 TEST(ReportJsonTest, CarriesStatsFailuresAndSettings) {

@@ -24,10 +24,27 @@ TEST(ReportMarkdownTest, UnmeasuredIsNaAndPipesAreEscaped) {
   EXPECT_NE(md.find("| 6.00 | 1.00x | n/a | 1.00 | perf \\| unavailable |"), std::string::npos)
       << md;
   // Peers have no buffer stats.
-  EXPECT_NE(md.find("| asio-eager | 1000 | 3000 | 1.00x | n/a | 3.00 |"), std::string::npos)
+  EXPECT_NE(md.find("| asio-eager | 1000 | 3000 | 1.00x | n/a | n/a | 3.00 |"), std::string::npos)
       << md;
-  EXPECT_NE(md.find("| uring-uring | 1000 | 6000 | 2.00x | 4096 | 2.00 |"), std::string::npos)
+  EXPECT_NE(md.find("| uring-uring | 1000 | 6000 | 2.00x | 4096 | 9000 | 2.00 |"),
+            std::string::npos)
       << md;
+}
+
+TEST(ReportMarkdownTest, UnavailableSyscallsAreNotedOnceUnderTheTables) {
+  ReportRun run = SampleRun();
+  NoteUnavailableSyscalls(run);  // two rows give the same reason
+  const std::string md = ReportMarkdown(run);
+  const std::string note = "- syscalls/op is n/a: tracefs is not mounted\n";
+  const size_t at = md.find(note);
+  ASSERT_NE(at, std::string::npos) << md;
+  EXPECT_GT(at, md.find("Notes:")) << md;
+  size_t count = 0;
+  for (size_t pos = md.find("tracefs"); pos != std::string::npos;
+       pos = md.find("tracefs", pos + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 1u) << md;
 }
 
 TEST(ReportMarkdownTest, ListsFailuresAndNotes) {
@@ -43,7 +60,7 @@ TEST(ReportMarkdownTest, ColumnHelpNamesEveryColumn) {
   const std::string md = ReportMarkdown(SampleRun());
   for (const char* column : {"ops/s", "MiB/s", "vs base", "p50", "p99", "CPU us/op",
                              "CPU vs base", "syscalls/op", "allocs/op", "conns", "RSS B/conn",
-                             "RSS vs base", "buffer B/conn", "allocs/conn"}) {
+                             "RSS vs base", "buffer B/conn", "slab B/conn", "allocs/conn"}) {
     EXPECT_TRUE(absl::StrContains(md, column)) << column;
     EXPECT_TRUE(absl::StrContains(kReportColumnHelp, column)) << column;
   }

@@ -41,7 +41,8 @@ inline ReportRun SampleRun() {
   base.server = "asio-eager";
   base.ops_per_second = 10000;
   base.server_cpu_us_per_op = 6;
-  base.syscalls_per_op.reset();  // e.g. no perf permission
+  base.syscalls_per_op.reset();  // e.g. no tracefs
+  base.syscalls_unavailable = "tracefs is not mounted";
   base.allocs_per_op = 1;
   base.server_stats.clear();
   base.note = "perf | unavailable";
@@ -52,16 +53,19 @@ inline ReportRun SampleRun() {
   pooled_idle.connections = 1000;
   pooled_idle.rss_bytes_per_connection = 1500;
   pooled_idle.buffer_bytes_per_connection = 0;
+  pooled_idle.kernel_slab_bytes_per_connection = 9000;
   pooled_idle.allocs_per_op = 2;
   Measurement base_idle = pooled_idle;
   base_idle.server = "asio-eager";
   base_idle.rss_bytes_per_connection = 3000;
   base_idle.buffer_bytes_per_connection.reset();  // peers have no stats file
+  base_idle.kernel_slab_bytes_per_connection.reset();  // e.g. no /proc/meminfo
   base_idle.allocs_per_op = 3;
   Measurement ring_idle = pooled_idle;
   ring_idle.server = "uring-uring";
   ring_idle.rss_bytes_per_connection = 6000;
   ring_idle.buffer_bytes_per_connection = 4096;
+  ring_idle.syscalls_unavailable = "tracefs is not mounted";
 
   run.results = {pooled, base, pooled_idle, base_idle, ring_idle};
   run.failures = {{"uring-uring", "pingpong-64B", "UNAVAILABLE: \"exited\"\nbefore <port>"}};
