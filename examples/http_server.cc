@@ -32,6 +32,11 @@
 //
 //   http_server --port=8080 --threads=2 --policy=pooled --backend=epoll
 //
+// --tls_cert=PEM --tls_key=PEM serve HTTPS (io/tls_stream.h, ALPN http/1.1)
+// with the same loop: the BufferedReader reads through the TLS stream, an
+// idle connection waits for readiness (or for plaintext the session already
+// holds) with no read buffer, and a graceful close sends close_notify.
+//
 // Once ready it prints exactly one line, "listening <port>", and flushes it.
 // SIGINT/SIGTERM stop it (listeners close, connections get
 // --shutdown_grace). Bad flags print the usage and exit with status 2.
@@ -94,6 +99,8 @@
 #include "io/server.h"
 #include "io/task.h"
 #include "io/timer.h"
+#include "io/tls_context.h"
+#include "io/tls_stream.h"
 
 ABSL_FLAG(int, port, 8080, "TCP port (0: any free port).");
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on.");
@@ -107,6 +114,10 @@ ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(10),
 ABSL_FLAG(int64_t, max_body, 1 << 20, "Largest request body accepted (413 above).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "How long connections may run on after SIGINT/SIGTERM.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "If set (with --tls_key): serve HTTPS with this PEM certificate chain "
+          "(ALPN http/1.1).");
+ABSL_FLAG(std::string, tls_key, "", "The PEM private key for --tls_cert.");
 ABSL_FLAG(std::string, stats_file, "",
           "If set: on SIGUSR1 write one line of key=value connection/pool/RSS stats "
           "to this path (via PATH.tmp + rename).");
@@ -117,7 +128,7 @@ constexpr char kUsage[] =
     "Usage: http_server [--port=P] [--host=ADDR] [--threads=T]\n"
     "                   [--policy=zeroed|uninit|vectored|dyn|pooled] [--backend=epoll|uring]\n"
     "                   [--idle_timeout=D] [--header_timeout=D] [--max_body=N]\n"
-    "                   [--stats_file=PATH]\n"
+    "                   [--tls_cert=PEM --tls_key=PEM] [--stats_file=PATH]\n"
     "Prints 'listening <port>' when ready; SIGINT/SIGTERM stop it.\n"
     "With --stats_file, SIGUSR1 writes one line of key=value stats to PATH.";
 
@@ -206,8 +217,8 @@ std::span<const std::byte> Filler() {
   return block;
 }
 
-template <class W>
-readbuf::Task<absl::Status> SendBytes(W& out, readbuf::TcpStream& conn, uint64_t n) {
+template <class W, class S>
+readbuf::Task<absl::Status> SendBytes(W& out, S& conn, uint64_t n) {
   if (absl::Status s = co_await out.flush(); !s.ok()) co_return s;
   std::span<const std::byte> filler = Filler();
   std::vector<iovec> iov;
@@ -238,16 +249,27 @@ enum class Next {
   kAbort,     // a write or read failed: close at once
 };
 
-template <class Policy>
-using Reader = readbuf::BufferedReader<readbuf::TcpStream*, Policy>;
-using Writer = readbuf::BufferedWriter<readbuf::TcpStream>;
+// S is the connection: TcpStream, or TlsStream<TcpStream> with --tls_cert.
+template <class S, class Policy>
+using Reader = readbuf::BufferedReader<S*, Policy>;
+template <class S>
+using Writer = readbuf::BufferedWriter<S>;
+using TlsConnection = readbuf::TlsStream<readbuf::TcpStream>;
+
+// Waits until a read on `conn` would make progress.
+readbuf::Task<absl::Status> WaitReadable(readbuf::TcpStream& conn) { co_return co_await conn.ready(); }
+readbuf::Task<absl::Status> WaitReadable(TlsConnection& conn) {
+  // Decrypted bytes already in the session: no socket edge will announce them.
+  if (conn.has_buffered()) co_return absl::OkStatus();
+  co_return co_await conn.next_layer().ready();
+}
 
 // Reads the rest of one request head (if it is not buffered yet) and answers
 // it. A coroutine of its own, so its frame -- the head, the parsed request,
 // the response being written -- exists only while a request is served; an
 // idle connection keeps only Serve's frame.
-template <class Policy>
-readbuf::Task<Next> ServeRequest(Reader<Policy>& in, Writer& out, readbuf::TcpStream& conn,
+template <class S, class Policy>
+readbuf::Task<Next> ServeRequest(Reader<S, Policy>& in, Writer<S>& out, S& conn,
                                  const Config& config) {
   // The head: from what is buffered, or read within header_timeout.
   const readbuf::BootClock::time_point deadline =
@@ -362,13 +384,12 @@ Policy NewPolicy() {
 // error response. Between requests only this frame and a readiness wait
 // exist, for at most idle_timeout: the policy gives its memory back first
 // (under Pooled no read buffer is held), as fill() does before it waits.
-template <class Policy>
-readbuf::Task<void> Serve(readbuf::TcpStream conn, Config config) {
-  (void)conn.set_nodelay(true);
+template <class S, class Policy>
+readbuf::Task<void> Serve(S conn, Config config) {
   readbuf::BufferedOptions options;
   options.max_buffered = 64 * 1024;  // a head (8 KiB) and some pipelined requests
-  Reader<Policy> in(&conn, NewPolicy<Policy>(), options);
-  Writer out(conn);
+  Reader<S, Policy> in(&conn, NewPolicy<Policy>(), options);
+  Writer<S> out(conn);
   ConnectionAccount account;
   Next next = Next::kContinue;
   while (next == Next::kContinue) {
@@ -386,13 +407,13 @@ readbuf::Task<void> Serve(readbuf::TcpStream conn, Config config) {
       if constexpr (!std::is_same_v<Policy, readbuf::Pooled>) {
         account.SetHeldBytes(in.core().policy().capacity());
       }
-      absl::Status ready = co_await readbuf::timeout(conn.ready(), config.idle_timeout);
+      absl::Status ready = co_await readbuf::timeout(WaitReadable(conn), config.idle_timeout);
       if (!ready.ok()) {  // idle timeout (close gracefully) or an error
         next = absl::IsDeadlineExceeded(ready) ? Next::kGraceful : Next::kAbort;
         break;
       }
     }
-    next = co_await ServeRequest<Policy>(in, out, conn, config);
+    next = co_await ServeRequest<S, Policy>(in, out, conn, config);
   }
   if (next == Next::kAbort) co_return;
   if (out.buffered() != 0) {
@@ -402,9 +423,29 @@ readbuf::Task<void> Serve(readbuf::TcpStream conn, Config config) {
   if (next == Next::kGraceful) (void)co_await readbuf::graceful_close(conn, absl::Seconds(2));
 }
 
+// With --tls_cert: the handshake (within header_timeout), then the same
+// loop over the TLS stream.
 template <class Policy>
-readbuf::ConnectionHandler HandlerFor(Config config) {
-  return [config](readbuf::TcpStream conn) { return Serve<Policy>(std::move(conn), config); };
+readbuf::Task<void> ServeTls(readbuf::TcpStream conn, Config config, readbuf::TlsContext ctx) {
+  absl::StatusOr<TlsConnection> tls = TlsConnection::Server(std::move(conn), ctx);
+  if (!tls.ok()) co_return;
+  absl::Status handshake = co_await readbuf::timeout(tls->handshake(), config.header_timeout);
+  if (!handshake.ok()) co_return;
+  co_await Serve<TlsConnection, Policy>(*std::move(tls), config);
+}
+
+template <class Policy>
+readbuf::ConnectionHandler HandlerFor(Config config, const readbuf::TlsContext& tls) {
+  if (tls.valid()) {
+    return [config, tls](readbuf::TcpStream conn) {
+      (void)conn.set_nodelay(true);
+      return ServeTls<Policy>(std::move(conn), config, tls);
+    };
+  }
+  return [config](readbuf::TcpStream conn) {
+    (void)conn.set_nodelay(true);
+    return Serve<readbuf::TcpStream, Policy>(std::move(conn), config);
+  };
 }
 
 readbuf::Task<readbuf::BufferPoolStats> CorePoolStats() {
@@ -482,17 +523,31 @@ int main(int argc, char** argv) {
       readbuf::SocketAddress::Parse(absl::GetFlag(FLAGS_host) + ":" + std::to_string(port));
   if (!addr.ok()) return Usage(std::string(addr.status().message()));
 
+  readbuf::TlsContext tls;
+  const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
+  if (tls_cert.empty() != tls_key.empty()) return Usage("--tls_cert and --tls_key go together");
+  if (!tls_cert.empty()) {
+    readbuf::TlsServerOptions tls_options;
+    tls_options.certificate.chain_file = tls_cert;
+    tls_options.certificate.key_file = tls_key;
+    tls_options.alpn = {"http/1.1"};
+    absl::StatusOr<readbuf::TlsContext> made = readbuf::TlsContext::Server(tls_options);
+    if (!made.ok()) return Usage(std::string(made.status().message()));
+    tls = *std::move(made);
+  }
+
   readbuf::ConnectionHandler handler;
   if (policy == "zeroed") {
-    handler = HandlerFor<readbuf::Zeroed>(config);
+    handler = HandlerFor<readbuf::Zeroed>(config, tls);
   } else if (policy == "uninit") {
-    handler = HandlerFor<readbuf::Uninit>(config);
+    handler = HandlerFor<readbuf::Uninit>(config, tls);
   } else if (policy == "vectored") {
-    handler = HandlerFor<readbuf::Vectored<4>>(config);
+    handler = HandlerFor<readbuf::Vectored<4>>(config, tls);
   } else if (policy == "dyn") {
-    handler = HandlerFor<readbuf::Dyn>(config);
+    handler = HandlerFor<readbuf::Dyn>(config, tls);
   } else if (policy == "pooled") {
-    handler = HandlerFor<readbuf::Pooled>(config);
+    handler = HandlerFor<readbuf::Pooled>(config, tls);
   } else {
     return Usage("unknown --policy=" + policy);
   }

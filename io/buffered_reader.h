@@ -42,8 +42,9 @@
 // Dispatch: the first of these the stream has, in this order, which
 // prefers no copy and no zeroing, then holding no memory while waiting:
 //
-//   1. async_fd() (TcpStream, UnixStream, PipeReader): read_into() -- wait
-//      for readiness, then the policy's memory, kernel writes in place. No
+//   1. async_fd() (TcpStream, UnixStream, PipeReader), or a read_into()
+//      overload of its own (TlsStream): read_into() -- wait for readiness,
+//      then the policy's memory, kernel (or TLS library) writes in place. No
 //      copy, no zeroing; a Pooled reader with nothing unconsumed holds no
 //      block while it waits.
 //   2. AsyncReadyReader, `co_await ready()` + try_read(b): the same order
@@ -121,9 +122,14 @@ struct BufferedStreamOf<S*> {
   using type = S;
 };
 
+// A stream with a read_into() overload of its own (found by ADL), like
+// TlsStream's.
+template <class S>
+concept HasReadInto = requires(S& s, Pooled& b) { read_into(s, b); };
+
 template <class S>
 constexpr BufferedReadPath PickBufferedReadPath() {
-  if constexpr (HasAsyncFd<S>) {
+  if constexpr (HasAsyncFd<S> || HasReadInto<S>) {
     return BufferedReadPath::kReadInto;
   } else if constexpr (AsyncReadyReader<S>) {
     return BufferedReadPath::kReadyTryRead;
@@ -138,8 +144,8 @@ constexpr BufferedReadPath PickBufferedReadPath() {
 
 // A stream a BufferedReader can read from.
 template <class S>
-concept AsyncBufferedSource = HasAsyncFd<S> || AsyncReadyReader<S> ||
-                              AsyncBufReader<S> || AsyncSpanReader<S>;
+concept AsyncBufferedSource = HasAsyncFd<S> || io_internal::HasReadInto<S> ||
+                              AsyncReadyReader<S> || AsyncBufReader<S> || AsyncSpanReader<S>;
 
 // BufferedReader<S, B>
 //

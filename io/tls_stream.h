@@ -558,6 +558,11 @@ class TlsStream {
   const S& next_layer() const { return stream_; }
 
   bool handshake_done() const { return session_.handshake_done(); }
+  // Plaintext or unread record bytes wait inside the session, so a read makes
+  // progress without the socket becoming readable. A server that waits for
+  // readiness before it reads (to hold no buffer while idle) checks this
+  // first: `if (!tls.has_buffered()) co_await tls.next_layer().ready();`.
+  bool has_buffered() const { return session_.HasBuffered(); }
   std::string_view alpn_protocol() const { return session_.alpn_protocol(); }
   std::string_view server_name() const { return session_.server_name(); }
   std::string_view protocol_version() const { return session_.protocol_version(); }

@@ -1,8 +1,8 @@
 // examples/http_server, as clients use it: curl (a real client), requests
 // split at every byte, 1,000 pipelined requests in one write, 10,000
 // keep-alive connections, the error answers (400, 431 after small requests,
-// 413, 501), Connection: close and HTTP/1.0; for every read policy on both
-// backends where it matters.
+// 413, 501), Connection: close and HTTP/1.0, HTTPS (curl and openssl
+// s_client); for every read policy on both backends where it matters.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,9 +21,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bench/harness/server_process.h"
 #include "gtest/gtest.h"
+#include "tests/testing/tls_certs.h"
 
 namespace readbuf {
 namespace {
@@ -250,6 +252,17 @@ TEST_P(HttpServerTest, IdleKeepAliveConnectionsAreClosed) {
   ::close(fd);
 }
 
+std::string ReadFile(const std::string& path) {
+  std::string s;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) s.append(buf, n);
+    std::fclose(f);
+  }
+  return s;
+}
+
 // curl, a real client: keep-alive over two URLs, a POST, HEAD.
 TEST_P(HttpServerTest, Curl) {
   if (std::system("command -v curl >/dev/null 2>&1") != 0) GTEST_SKIP() << "curl is not installed";
@@ -262,20 +275,56 @@ TEST_P(HttpServerTest, Curl) {
       ".2 && curl -sS -X POST --data-binary 'posted body' ", base, "/echo -o ", out,
       ".3 && curl -sS -I ", base, "/ -o ", out, ".4");
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  auto read = [](const std::string& path) {
-    std::string s;
-    if (FILE* f = std::fopen(path.c_str(), "rb")) {
-      char buf[65536];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) s.append(buf, n);
-      std::fclose(f);
-    }
-    return s;
-  };
-  EXPECT_EQ(read(out + ".1"), "Hello, world!\n");
-  EXPECT_EQ(read(out + ".2"), std::string(100000, 'x'));
-  EXPECT_EQ(read(out + ".3"), "posted body");
-  EXPECT_NE(read(out + ".4").find("Content-Length: 14"), std::string::npos);
+  EXPECT_EQ(ReadFile(out + ".1"), "Hello, world!\n");
+  EXPECT_EQ(ReadFile(out + ".2"), std::string(100000, 'x'));
+  EXPECT_EQ(ReadFile(out + ".3"), "posted body");
+  EXPECT_NE(ReadFile(out + ".4").find("Content-Length: 14"), std::string::npos);
+}
+
+// HTTPS with --tls_cert/--tls_key: curl --cacert (keep-alive over two URLs,
+// a POST), then 200 pipelined requests in one write through
+// `openssl s_client`, answered in order before the connection closes.
+TEST_P(HttpServerTest, HttpsWithCurlAndOpensslClient) {
+  if (std::system("command -v curl >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "curl or openssl is not installed";
+  }
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/https.", ::getpid());
+  ASSERT_EQ(std::system(absl::StrCat("mkdir -p ", dir).c_str()), 0);
+  absl::StatusOr<testing_tls::TestPki> pki = testing_tls::MakeTestPki(dir);
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  std::unique_ptr<ServerProcess> server = StartServer(
+      {"--tls_cert=" + pki->good.cert_file, "--tls_key=" + pki->good.key_file});
+  ASSERT_NE(server, nullptr);
+  const std::string base = absl::StrCat("https://localhost:", server->port());
+  const std::string out = absl::StrCat(dir, "/curl");
+  const std::string cmd = absl::StrCat(
+      "curl -sS --fail-with-body --cacert ", pki->ca.cert_file, " ", base, "/ ", base,
+      "/bytes/100000 -o ", out, ".1 -o ", out, ".2 && curl -sS --cacert ", pki->ca.cert_file,
+      " -X POST --data-binary 'posted body' ", base, "/echo -o ", out, ".3");
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  EXPECT_EQ(ReadFile(out + ".1"), "Hello, world!\n");
+  EXPECT_EQ(ReadFile(out + ".2"), std::string(100000, 'x'));
+  EXPECT_EQ(ReadFile(out + ".3"), "posted body");
+
+  std::string requests;
+  for (int i = 0; i < 199; ++i) requests += "GET /bytes/3 HTTP/1.1\r\nHost: x\r\n\r\n";
+  requests += "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string in_file = absl::StrCat(dir, "/pipelined.txt");
+  if (FILE* f = std::fopen(in_file.c_str(), "wb")) {
+    std::fwrite(requests.data(), 1, requests.size(), f);
+    std::fclose(f);
+  }
+  // -ign_eof: s_client keeps reading after its stdin ends, until the server
+  // closes (after the last answer, Connection: close).
+  const std::string s_client = absl::StrCat(
+      "timeout 20 openssl s_client -quiet -ign_eof -verify_return_error -CAfile ",
+      pki->ca.cert_file, " -servername localhost -connect 127.0.0.1:", server->port(), " < ",
+      in_file, " > ", out, ".4 2>/dev/null");
+  ASSERT_EQ(std::system(s_client.c_str()), 0) << s_client;
+  const std::string answers = ReadFile(out + ".4");
+  EXPECT_EQ(CountOf(answers, "HTTP/1.1 200 OK"), 200);
+  EXPECT_EQ(CountOf(answers, "\r\n\r\nxxx"), 199);
+  EXPECT_TRUE(absl::EndsWith(answers, "Hello, world!\n")) << answers.substr(answers.size() - 100);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -335,6 +384,8 @@ TEST(HttpServerFlagsTest, BadFlagsExitWithStatusTwo) {
   EXPECT_EQ(RunServer({"--backend=kqueue"}), 2);
   EXPECT_EQ(RunServer({"--threads=0"}), 2);
   EXPECT_EQ(RunServer({"--idle_timeout=0s"}), 2);
+  EXPECT_EQ(RunServer({"--tls_cert=/nonexistent.pem"}), 2);  // without --tls_key
+  EXPECT_EQ(RunServer({"--tls_cert=/nonexistent.pem", "--tls_key=/nonexistent.pem"}), 2);
 }
 
 }  // namespace

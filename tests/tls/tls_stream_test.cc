@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "buf/dyn.h"
 #include "buf/pooled.h"
@@ -33,6 +34,8 @@
 #include "buf/vectored.h"
 #include "buf/zeroed.h"
 #include "gtest/gtest.h"
+#include "io/buffered_reader.h"
+#include "io/buffered_writer.h"
 #include "io/net.h"
 #include "io/read_into.h"
 #include "io/runtime.h"
@@ -205,6 +208,124 @@ TEST_P(TlsStreamTest, EchoesWithEveryPolicy) {
   EchoWithPolicy<Vectored<4>>(GetParam(), +[] { return Vectored<4>(32 * 1024); });
   EchoWithPolicy<Dyn>(GetParam(), +[] { return Dyn(16 * 1024); });
   EchoWithPolicy<Pooled>(GetParam(), +[] { return Pooled(128 * 1024); });
+}
+
+// A line protocol over TLS with BufferedReader (its read_into path: the
+// plaintext lands in the policy's memory) and BufferedWriter: lines split
+// across records, records holding several lines, a line larger than one
+// record; close_notify is a clean EOF at a line boundary.
+template <class Policy>
+Task<void> CountLines(TlsStream<TcpStream>* tls, Policy buf, std::vector<std::string>* lines,
+                      absl::Status* end) {
+  BufferedReader<TlsStream<TcpStream>*, Policy> in(tls, std::move(buf));
+  BufferedWriter<TlsStream<TcpStream>> out(*tls);
+  for (;;) {
+    absl::StatusOr<BufferedMessage> line = co_await in.read_line(64 * 1024);
+    if (!line.ok()) {
+      *end = line.status();
+      co_return;
+    }
+    if (!line->has_value()) break;  // close_notify between lines
+    lines->emplace_back(reinterpret_cast<const char*>((*line)->data()), (*line)->size());
+    if (absl::Status w = co_await out.write(absl::StrCat("ok ", lines->size(), "\n")); !w.ok()) {
+      *end = w;
+      co_return;
+    }
+  }
+  *end = co_await out.flush();
+  if (end->ok()) *end = co_await tls->shutdown();
+}
+
+template <class Policy>
+void LinesOverTls(BackendKind backend, Policy (*make_buf)()) {
+  SCOPED_TRACE(typeid(Policy).name());
+  const int fds_before = CountOpenFds();
+  {
+    Runtime rt(RuntimeOptions{.n_cores = 1, .backend = backend});
+    absl::Status s = rt.block_on([](Policy (*make)()) -> Task<absl::Status> {
+      absl::StatusOr<TcpListener> listener = TcpListener::bind(Loopback());
+      if (!listener.ok()) co_return listener.status();
+      const size_t pool_before = PoolBytesInUse();
+      {
+        TlsPair pair;
+        absl::Status setup = co_await HandshakePair(&*listener, EchoServerContext(),
+                                                    EchoClientContext(), "localhost", &pair);
+        if (!setup.ok() || !pair.client_handshake.ok() || !pair.server_handshake.ok()) {
+          co_return absl::InternalError("handshake");
+        }
+        std::vector<std::string> lines;
+        absl::Status end;
+        JoinHandle<void> server = spawn(CountLines(&pair.server, make(), &lines, &end));
+        const std::string big(40 * 1024, 'x');  // more than two 16 KiB records
+        const std::string sent = "alpha\nbe";
+        for (const std::string& piece :
+             {sent, std::string("ta\ngamma\r\ndelta\n"), big, std::string("\nlast\n")}) {
+          if (absl::Status w = co_await pair.client.write_all(Bytes(piece)); !w.ok()) co_return w;
+          co_await sleep_for(absl::Milliseconds(2));  // separate records
+        }
+        if (absl::Status sd = co_await pair.client.shutdown(); !sd.ok()) co_return sd;
+        std::string replies;
+        Uninit rest(4096);
+        for (;;) {
+          absl::StatusOr<size_t> n = co_await read_into(pair.client, rest);
+          if (!n.ok()) co_return n.status();
+          if (*n == 0) break;
+          replies.append(reinterpret_cast<const char*>(rest.filled().data()), *n);
+          rest.clear();
+        }
+        co_await server;
+        EXPECT_TRUE(end.ok()) << end;
+        const std::vector<std::string> want = {"alpha", "beta", "gamma", "delta", big, "last"};
+        EXPECT_TRUE(lines == want) << lines.size() << " lines";
+        EXPECT_EQ(replies, "ok 1\nok 2\nok 3\nok 4\nok 5\nok 6\n");
+      }
+      EXPECT_EQ(PoolBytesInUse(), pool_before);
+      co_return absl::OkStatus();
+    }(make_buf));
+    EXPECT_TRUE(s.ok()) << s;
+  }
+  EXPECT_EQ(CountOpenFds(), fds_before);
+}
+
+TEST_P(TlsStreamTest, BufferedReaderAndWriterFrameLinesOverTls) {
+  LinesOverTls<Pooled>(GetParam(), +[] { return Pooled(); });
+  LinesOverTls<Uninit>(GetParam(), +[] { return Uninit(64 * 1024); });
+  LinesOverTls<Vectored<4>>(GetParam(), +[] { return Vectored<4>(64 * 1024); });
+}
+
+TEST_P(TlsStreamTest, HasBufferedSeesPlaintextTheSocketNoLongerSignals) {
+  Runtime rt(Options());
+  absl::Status s = rt.block_on([]() -> Task<absl::Status> {
+    absl::StatusOr<TcpListener> listener = TcpListener::bind(Loopback());
+    if (!listener.ok()) co_return listener.status();
+    TlsPair pair;
+    absl::Status setup = co_await HandshakePair(&*listener, EchoServerContext(),
+                                                EchoClientContext(), "localhost", &pair);
+    if (!setup.ok() || !pair.client_handshake.ok() || !pair.server_handshake.ok()) {
+      co_return absl::InternalError("handshake");
+    }
+    EXPECT_FALSE(pair.server.has_buffered());
+    const std::string record(1000, 'r');
+    if (absl::Status w = co_await pair.client.write_all(Bytes(record)); !w.ok()) co_return w;
+    // Read part of the record: the rest is decrypted and waits in the
+    // session, while the socket has nothing left to signal.
+    Uninit small(100);
+    absl::StatusOr<size_t> n = co_await read_into(pair.server, small);
+    if (!n.ok()) co_return n.status();
+    EXPECT_EQ(*n, 100u);
+    EXPECT_TRUE(pair.server.has_buffered());
+    Uninit rest(4096);
+    size_t got = 0;
+    while (got < 900) {
+      absl::StatusOr<size_t> m = co_await read_into(pair.server, rest);
+      if (!m.ok()) co_return m.status();
+      got += *m;
+      rest.clear();
+    }
+    EXPECT_FALSE(pair.server.has_buffered());
+    co_return absl::OkStatus();
+  }());
+  EXPECT_TRUE(s.ok()) << s;
 }
 
 // Runs a handshake between `server_ctx` and a client of `client_ctx` asking
