@@ -36,6 +36,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -63,6 +64,7 @@
 #include "bench/report_run.h"
 #include "bench/report_svg.h"
 #include "bench/report_table.h"
+#include "tests/testing/tls_certs.h"
 
 ABSL_FLAG(bool, quick, false,
           "Smoke test (< 30 s): 0.15 s per ping-pong/stream run, 0.3 s per wrk run, at "
@@ -70,14 +72,18 @@ ABSL_FLAG(bool, quick, false,
           "(or the first one selected) per backend and nginx; results go to /tmp unless "
           "--json_out/--svg_out say otherwise. The figures are not meaningful.");
 ABSL_FLAG(std::string, workloads,
-          "idle,pingpong-64B,pingpong-1KiB,stream-64KiB,http-keepalive,http-pipelined,http-idle",
+          "idle,pingpong-64B,pingpong-1KiB,stream-64KiB,http-keepalive,http-pipelined,http-idle,"
+          "https-keepalive,tls-idle",
           "Comma-separated workloads: idle (--idle_connections silent connections, each "
           "echoed once), pingpong-64B and pingpong-1KiB (50 connections, one message "
           "in flight each), stream-64KiB (4 connections writing 64 KiB chunks); and on "
           "examples/http_server (every selected policy but uring and callback) and nginx: "
           "http-keepalive (wrk -t1 -c50, one GET / per write), http-pipelined (the "
           "same, 16 GET / per write), http-idle (--idle_connections keep-alive "
-          "connections, each after one GET /).");
+          "connections, each after one GET /); over TLS (http_server --tls_cert, nginx "
+          "listen ssl, a certificate made for the run): https-keepalive (as "
+          "http-keepalive), tls-idle (--idle_connections connections, each silent after "
+          "its handshake).");
 ABSL_FLAG(std::string, policies, "zeroed,uninit,vectored,dyn,pooled,callback,uring",
           "Comma-separated readbuf policies to run (examples/echo_server --policy): "
           "zeroed, uninit, vectored, dyn, pooled, callback (pooled on the callback "
@@ -416,6 +422,9 @@ int main(int argc, char** argv) {
       {"http-keepalive", {"http-keepalive", HttpWorkload::Kind::kKeepAlive, 50, 1, settle}},
       {"http-pipelined", {"http-pipelined", HttpWorkload::Kind::kPipelined, 50, 16, settle}},
       {"http-idle", {"http-idle", HttpWorkload::Kind::kIdle, 0, 1, settle}},
+      {"https-keepalive",
+       {"https-keepalive", HttpWorkload::Kind::kKeepAlive, 50, 1, settle, /*tls=*/true}},
+      {"tls-idle", {"tls-idle", HttpWorkload::Kind::kIdle, 0, 1, settle, /*tls=*/true}},
   };
   std::set<std::string> seen_workloads;
   for (const std::string& name : SplitList(absl::GetFlag(FLAGS_workloads))) {
@@ -429,7 +438,8 @@ int main(int argc, char** argv) {
     } else {
       return BadFlag(absl::StrCat("unknown workload '", name,
                                   "' in --workloads; known: idle,pingpong-64B,pingpong-1KiB,"
-                                  "stream-64KiB,http-keepalive,http-pipelined,http-idle"));
+                                  "stream-64KiB,http-keepalive,http-pipelined,http-idle,"
+                                  "https-keepalive,tls-idle"));
     }
   }
   if (run.workloads.empty() && run.http_workloads.empty()) {
@@ -652,6 +662,19 @@ int main(int argc, char** argv) {
   http_options.duration = absl::Seconds(http_duration);
   http_options.server_cpu = pin ? 0 : -1;
   http_options.client_cpu = pin ? 1 : -1;
+  // The TLS workloads' certificate: made for this run, never committed.
+  const bool wants_tls = std::any_of(run.http_workloads.begin(), run.http_workloads.end(),
+                                     [](const HttpWorkload& w) { return w.tls; });
+  if (wants_tls) {
+    absl::StatusOr<readbuf::testing_tls::TestPki> pki =
+        readbuf::testing_tls::MakeTestPki(scratch);
+    if (pki.ok()) {
+      http_options.tls_cert = pki->good.cert_file;
+      http_options.tls_key = pki->good.key_file;
+    } else {
+      std::fprintf(stderr, "report: no TLS certificate: %s\n", pki.status().ToString().c_str());
+    }
+  }
   for (const HttpWorkload& w : run.http_workloads) {
     const bool idle = w.kind == HttpWorkload::Kind::kIdle;
     for (const std::string& name : http_names) {
@@ -679,10 +702,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!scratch.empty() && scratch != "/tmp") {
-    for (const HttpWorkload& w : run.http_workloads) {
-      unlink(absl::StrCat(scratch, "/pipeline_", w.pipeline, ".lua").c_str());
-    }
-    rmdir(scratch.c_str());
+    std::error_code ignored;  // the wrk script and the run's certificate
+    std::filesystem::remove_all(scratch, ignored);
   }
   std::fprintf(stderr, "report: %d runs in %.0f s\n", total,
                absl::ToDoubleSeconds(absl::Now() - start));

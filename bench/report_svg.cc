@@ -94,7 +94,9 @@ PanelMetric HttpMetricFor(const ReportRun& run, const HttpWorkload& w) {
       break;
   }
   return {absl::StrCat(w.name, ": ", w.connections,
-                       " keep-alive connections, server memory per connection"),
+                       w.tls ? " TLS connections after the handshake"
+                             : " keep-alive connections",
+                       ", server memory per connection"),
           "RSS growth per connection, bytes", false, &RssPerConnection};
 }
 

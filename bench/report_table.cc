@@ -56,7 +56,13 @@ const char kReportColumnHelp[] =
     "                minus before, per connection; each sent one GET / first),\n"
     "                RSS vs nginx, buffer B/conn (readbuf: pool bytes in use\n"
     "                plus non-pool buffers, from http_server's --stats_file\n"
-    "                line; n/a for nginx), slab B/conn (as in the idle table)\n";
+    "                line; n/a for nginx), slab B/conn (as in the idle table)\n"
+    "  https-keepalive, tls-idle  the same over TLS: http_server --tls_cert and\n"
+    "                nginx `listen ssl`, one certificate made for the run;\n"
+    "                tls-idle's clients complete the handshake and send\n"
+    "                nothing (100 warm-up connections are open before the\n"
+    "                baseline, so the TLS library's one-time state is not\n"
+    "                counted); the note names the protocol negotiated\n";
 
 namespace {
 
@@ -182,7 +188,8 @@ std::string ReportMarkdown(const ReportRun& run) {
       case HttpWorkload::Kind::kKeepAlive:
         absl::StrAppend(&out, "\n### ", w.name, ": wrk -t1 -c", w.connections, " -d",
                         absl::StrFormat("%g", run.http_duration_seconds),
-                        "s, GET / on keep-alive connections\n\n");
+                        "s, GET / on keep-alive connections",
+                        w.tls ? " over TLS (https)" : "", "\n\n");
         HttpActiveTable(run, w, out);
         break;
       case HttpWorkload::Kind::kPipelined:
@@ -193,7 +200,9 @@ std::string ReportMarkdown(const ReportRun& run) {
         break;
       case HttpWorkload::Kind::kIdle:
         absl::StrAppend(&out, "\n### ", w.name, ": ", w.connections,
-                        " keep-alive connections after one GET / each (lower is better)\n\n");
+                        w.tls ? " TLS connections, each silent after its handshake"
+                              : " keep-alive connections after one GET / each",
+                        " (lower is better)\n\n");
         HttpIdleTable(run, w, out);
         break;
     }

@@ -11,10 +11,15 @@
 //                           p50/p99 from wrk's latency distribution, server
 //                           CPU time (utime + stime, /proc) per request
 //   idle                    N keep-alive connections, each after one GET /
-//                           answered in full: RSS per connection ((RSS with
-//                           them - RSS before) / N) and, for readbuf, the
-//                           read-buffer bytes held per connection (its
-//                           --stats_file line, as for echo_server)
+//                           answered in full (over TLS: each after its
+//                           handshake, silent): RSS per connection ((RSS
+//                           with them - RSS before) / N), the kernel's slab
+//                           per connection (kernel_slab.h) and, for
+//                           readbuf, the read-buffer bytes held per
+//                           connection (its --stats_file line, as for
+//                           echo_server)
+// A workload with `tls` runs over TLS: http_server --tls_cert/--tls_key and
+// nginx `listen ssl`, with the same certificate.
 //
 // The results are Measurements (echo_suite.h), so the report's writers
 // render them beside the echo rows. The server is pinned to `server_cpu`;
@@ -52,13 +57,19 @@ inline constexpr char kHttpHelloBody[] = "Hello, world!\n";
 
 struct HttpWorkload {
   enum class Kind { kKeepAlive, kPipelined, kIdle };
-  std::string name;  // "http-keepalive", "http-pipelined", "http-idle"
+  // "http-keepalive", "http-pipelined", "http-idle", "https-keepalive",
+  // "tls-idle"
+  std::string name;
   Kind kind = Kind::kKeepAlive;
   int connections = 50;  // wrk -c, or the idle connections
   int pipeline = 1;      // requests per write (kPipelined)
   // idle: how long the server may settle after the requests were answered,
   // before RSS and stats are read.
   absl::Duration settle = absl::Milliseconds(500);
+  // Over TLS (HttpRunOptions::tls_cert): wrk speaks https; an idle client
+  // completes its handshake and sends nothing (tls_idle_clients.h), after
+  // 100 warm-up connections that settle the TLS library's one-time state.
+  bool tls = false;
 };
 
 struct HttpServerSpec {
@@ -72,6 +83,11 @@ struct HttpServerSpec {
 
 struct HttpRunOptions {
   std::string wrk = "/usr/bin/wrk";
+  // PEM certificate and key the servers use for TLS workloads (readbuf's
+  // --tls_cert/--tls_key, nginx's ssl_certificate). REQUIRES: set when a
+  // workload has tls.
+  std::string tls_cert;
+  std::string tls_key;
   absl::Duration duration = absl::Seconds(2);  // per wrk run
   int server_cpu = 0;  // -1: not pinned
   int client_cpu = 1;  // wrk's CPU; -1: not pinned
@@ -100,11 +116,12 @@ absl::StatusOr<WrkResult> ParseWrkOutput(absl::string_view out);
 std::string PipelineScript(int pipeline);
 
 // Runs `wrk -t1 -c<connections> -d<duration> --latency [-s script]` against
-// 127.0.0.1:port/ pinned to `cpu`. wrk's -d takes whole seconds: a shorter
+// http://127.0.0.1:port/ (https:// with `https`) pinned to `cpu`. wrk's -d takes whole seconds: a shorter
 // or fractional duration is ended by SIGINT, after which wrk reports what it
 // measured up to then. Errors: wrk missing, failed, or printed no result.
 absl::StatusOr<WrkResult> RunWrk(const std::string& wrk, int port, int connections,
-                                 absl::Duration duration, const std::string& script, int cpu);
+                                 absl::Duration duration, const std::string& script, int cpu,
+                                 bool https = false);
 
 // N connections to 127.0.0.1:port that each sent one GET / and read the whole
 // response, then stay open and silent (keep-alive) until closed.
@@ -127,7 +144,8 @@ class HttpIdleClients {
 // nginx in the foreground (daemon off, master_process off: one process that
 // serves), from a config written to a fresh mkdtemp directory that is also
 // its prefix (-p), with its own error log (-e) there; never a system
-// service. It answers `location = /` with 200 and kHttpHelloBody, logs no
+// service. Plain HTTP, or HTTPS with Options::tls_cert. It answers
+// `location = /` with 200 and kHttpHelloBody, logs no
 // access, keeps connections alive for an hour and a billion requests.
 class NginxProcess {
  public:
@@ -135,6 +153,10 @@ class NginxProcess {
     std::string nginx = "/usr/sbin/nginx";
     int cpu = -1;                    // pin to this CPU; -1 = no pinning
     int worker_connections = 1024;   // raise for the idle workload
+    // Both set: `listen ... ssl` with this certificate and key (TLS 1.2 and
+    // 1.3; nginx 1.22 leaves 1.3 out by default).
+    std::string tls_cert;
+    std::string tls_key;
     absl::Duration start_timeout = absl::Seconds(10);
   };
   // Errors: NotFound if the binary is missing (install nginx-light); nginx

@@ -56,6 +56,39 @@ TEST(ReportMarkdownTest, ListsFailuresAndNotes) {
   EXPECT_NE(md.find("- idle: scaled N from 10000 to 1000 & more"), std::string::npos);
 }
 
+TEST(ReportMarkdownTest, TlsWorkloadsSayTheyRunOverTls) {
+  ReportRun run;
+  run.http_duration_seconds = 2;
+  run.http_servers = {"pooled-epoll", "nginx"};
+  run.http_workloads = {
+      {"https-keepalive", HttpWorkload::Kind::kKeepAlive, 50, 1, absl::ZeroDuration(), true},
+      {"tls-idle", HttpWorkload::Kind::kIdle, 1000, 1, absl::ZeroDuration(), true}};
+  Measurement idle;
+  idle.server = "pooled-epoll";
+  idle.workload = "tls-idle";
+  idle.connections = 1000;
+  idle.rss_bytes_per_connection = 7000;
+  idle.buffer_bytes_per_connection = 0;
+  idle.kernel_slab_bytes_per_connection = 10000;
+  idle.note = "TLSv1.3";
+  Measurement nginx = idle;
+  nginx.server = "nginx";
+  nginx.rss_bytes_per_connection = 14000;
+  nginx.buffer_bytes_per_connection.reset();
+  run.results = {idle, nginx};
+  const std::string md = ReportMarkdown(run);
+  EXPECT_NE(md.find("### https-keepalive: wrk -t1 -c50 -d2s, GET / on keep-alive connections "
+                    "over TLS (https)"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("### tls-idle: 1000 TLS connections, each silent after its handshake"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| pooled-epoll | 1000 | 7000 | 0.50x | 0 | 10000 | TLSv1.3 |"),
+            std::string::npos)
+      << md;
+}
+
 TEST(ReportMarkdownTest, ColumnHelpNamesEveryColumn) {
   const std::string md = ReportMarkdown(SampleRun());
   for (const char* column : {"ops/s", "MiB/s", "vs base", "p50", "p99", "CPU us/op",
