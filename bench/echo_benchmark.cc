@@ -73,17 +73,18 @@ int main(int argc, char** argv) {
 
   std::map<std::string, ServerSpec> known = {
       {"asio-eager",
-       {"asio-eager", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=eager"}, false, ""}},
+       {"asio-eager", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=eager"}, false, "", {}}},
       {"asio-deferred",
-       {"asio-deferred", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=deferred"}, false, ""}},
-      {"libuv", {"libuv", {Runfile(argv[0], "bench/peers/libuv_echo_server")}, false, ""}},
+       {"asio-deferred", {Runfile(argv[0], "bench/peers/asio_echo_server"), "--mode=deferred"}, false, "", {}}},
+      {"libuv", {"libuv", {Runfile(argv[0], "bench/peers/libuv_echo_server")}, false, "", {}}},
   };
   // The io_uring provided-buffer ring (pooled_read on a ring core).
   known["readbuf-ring-uring"] = {"readbuf-ring-uring",
                                  {Runfile(argv[0], "examples/echo_server"), "--policy=uring",
                                   "--backend=uring", "--threads=1"},
                                  true,
-                                 ""};
+                                 "",
+                                 {}};
   // Callback connections (io/callback_connection.h): no task per connection.
   for (const char* backend : {"epoll", "uring"}) {
     const std::string name = absl::StrCat("readbuf-callback-", backend);
@@ -91,7 +92,8 @@ int main(int argc, char** argv) {
                    {Runfile(argv[0], "examples/echo_server"), "--api=callback", "--policy=pooled",
                     absl::StrCat("--backend=", backend), "--threads=1"},
                    true,
-                   ""};
+                   "",
+                   {}};
   }
   for (const char* policy : {"zeroed", "uninit", "vectored", "dyn", "pooled"}) {
     for (const char* backend : {"epoll", "uring"}) {
@@ -100,7 +102,8 @@ int main(int argc, char** argv) {
                      {Runfile(argv[0], "examples/echo_server"), absl::StrCat("--policy=", policy),
                       absl::StrCat("--backend=", backend), "--threads=1"},
                      true,
-                     ""};
+                     "",
+                     {}};
     }
   }
   const std::map<std::string, Workload> workloads = {

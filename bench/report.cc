@@ -72,8 +72,8 @@ ABSL_FLAG(bool, quick, false,
           "(or the first one selected) per backend and nginx; results go to /tmp unless "
           "--json_out/--svg_out say otherwise. The figures are not meaningful.");
 ABSL_FLAG(std::string, workloads,
-          "idle,pingpong-64B,pingpong-1KiB,stream-64KiB,http-keepalive,http-pipelined,http-idle,"
-          "https-keepalive,tls-idle",
+          "idle,pingpong-64B,pingpong-1KiB,stream-64KiB,tls-pingpong-64B,http-keepalive,"
+          "http-pipelined,http-idle,https-keepalive,tls-idle",
           "Comma-separated workloads: idle (--idle_connections silent connections, each "
           "echoed once), pingpong-64B and pingpong-1KiB (50 connections, one message "
           "in flight each), stream-64KiB (4 connections writing 64 KiB chunks); and on "
@@ -331,13 +331,13 @@ int main(int argc, char** argv) {
       for (std::string& flag : PolicyFlags(policy)) argv.push_back(std::move(flag));
       argv.push_back(absl::StrCat("--backend=", backend));
       argv.push_back("--threads=1");
-      known[name] = {name, std::move(argv), true, ""};
+      known[name] = {name, std::move(argv), true, "", {}};
     }
   }
   const std::string asio = absl::StrCat(root, "/bench/peers/asio_echo_server");
-  known["asio-eager"] = {"asio-eager", {asio, "--mode=eager"}, false, ""};
-  known["asio-deferred"] = {"asio-deferred", {asio, "--mode=deferred"}, false, ""};
-  known["libuv"] = {"libuv", {absl::StrCat(root, "/bench/peers/libuv_echo_server")}, false, ""};
+  known["asio-eager"] = {"asio-eager", {asio, "--mode=eager"}, false, "", {}};
+  known["asio-deferred"] = {"asio-deferred", {asio, "--mode=deferred"}, false, "", {}};
+  known["libuv"] = {"libuv", {absl::StrCat(root, "/bench/peers/libuv_echo_server")}, false, "", {}};
   // The HTTP servers.
   const std::string http_server = absl::StrCat(root, "/examples/http_server");
   const std::string nginx_path = absl::GetFlag(FLAGS_nginx);
@@ -417,6 +417,8 @@ int main(int argc, char** argv) {
       {"pingpong-64B", {"pingpong-64B", Workload::Kind::kPingPong, 50, 64, settle}},
       {"pingpong-1KiB", {"pingpong-1KiB", Workload::Kind::kPingPong, 50, 1024, settle}},
       {"stream-64KiB", {"stream-64KiB", Workload::Kind::kStream, 4, 64 * 1024, settle}},
+      {"tls-pingpong-64B",
+       {"tls-pingpong-64B", Workload::Kind::kPingPong, 50, 64, settle, /*tls=*/true}},
   };
   const std::map<std::string, HttpWorkload> http_workloads = {
       {"http-keepalive", {"http-keepalive", HttpWorkload::Kind::kKeepAlive, 50, 1, settle}},
@@ -438,8 +440,8 @@ int main(int argc, char** argv) {
     } else {
       return BadFlag(absl::StrCat("unknown workload '", name,
                                   "' in --workloads; known: idle,pingpong-64B,pingpong-1KiB,"
-                                  "stream-64KiB,http-keepalive,http-pipelined,http-idle,"
-                                  "https-keepalive,tls-idle"));
+                                  "stream-64KiB,tls-pingpong-64B,http-keepalive,http-pipelined,"
+                                  "http-idle,https-keepalive,tls-idle"));
     }
   }
   if (run.workloads.empty() && run.http_workloads.empty()) {
@@ -605,12 +607,72 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
+  // A temporary directory for wrk's Lua script and the TLS workloads'
+  // certificate (made for this run, never committed).
+  std::string scratch;
+  const bool wants_tls =
+      std::any_of(run.workloads.begin(), run.workloads.end(),
+                  [](const Workload& w) { return w.tls; }) ||
+      std::any_of(run.http_workloads.begin(), run.http_workloads.end(),
+                  [](const HttpWorkload& w) { return w.tls; });
+  if (!run.http_workloads.empty() || wants_tls) {
+    char scratch_template[] = "/tmp/readbuf-report.XXXXXX";
+    if (mkdtemp(scratch_template) != nullptr) {
+      scratch = scratch_template;
+    } else {
+      std::fprintf(stderr, "report: mkdtemp: %s\n", strerror(errno));
+      scratch = "/tmp";
+    }
+  }
+  readbuf::bench::HttpRunOptions http_options;
+  if (wants_tls) {
+    absl::StatusOr<readbuf::testing_tls::TestPki> pki =
+        readbuf::testing_tls::MakeTestPki(scratch);
+    if (pki.ok()) {
+      http_options.tls_cert = pki->good.cert_file;
+      http_options.tls_key = pki->good.key_file;
+      for (auto& [name, spec] : known) {
+        if (!spec.has_stats_file) continue;  // peers: no TLS
+        const std::string policy = name.substr(0, name.find('-'));
+        if (policy == "uring" || policy == "callback") continue;
+        spec.tls_flags = {absl::StrCat("--tls_cert=", pki->good.cert_file),
+                          absl::StrCat("--tls_key=", pki->good.key_file)};
+      }
+    } else {
+      std::fprintf(stderr, "report: no TLS certificate: %s\n", pki.status().ToString().c_str());
+    }
+  }
+  // The echo servers a workload runs on: a TLS workload only on those with
+  // TLS; the rest are listed as skipped, with one note.
+  auto servers_for = [&](const Workload& w) {
+    if (!w.tls) return server_names;
+    std::vector<std::string> with_tls;
+    for (const std::string& name : server_names) {
+      if (!known[name].tls_flags.empty()) with_tls.push_back(name);
+    }
+    return with_tls;
+  };
+  for (const Workload& w : run.workloads) {
+    if (!w.tls) continue;
+    std::vector<std::string> without;
+    for (const std::string& name : server_names) {
+      if (known[name].tls_flags.empty()) {
+        without.push_back(name);
+        run.skipped.push_back({name, w.name, "no TLS"});
+      }
+    }
+    if (!without.empty()) {
+      run.notes.push_back(absl::StrCat(w.name, " runs on readbuf's TLS servers only; not on ",
+                                       absl::StrJoin(without, ", "), " (no TLS)"));
+    }
+  }
+
   // The runs, workload by workload.
   TimeLeft time_left(duration, idle_n);
   int active_left = 0, idle_left = 0;
   for (const Workload& w : run.workloads) {
     (w.kind == Workload::Kind::kIdle ? idle_left : active_left) +=
-        static_cast<int>(server_names.size());
+        static_cast<int>(servers_for(w).size());
   }
   for (const HttpWorkload& w : run.http_workloads) {
     (w.kind == HttpWorkload::Kind::kIdle ? idle_left : active_left) +=
@@ -621,7 +683,7 @@ int main(int argc, char** argv) {
   int done = 0;
   for (const Workload& w : run.workloads) {
     const bool idle = w.kind == Workload::Kind::kIdle;
-    for (const std::string& name : server_names) {
+    for (const std::string& name : servers_for(w)) {
       std::fprintf(stderr, "report: [%d/%d] %s on %s (%.0f s elapsed, about %.0f s left)\n",
                    done + 1, total, w.name.c_str(), name.c_str(),
                    absl::ToDoubleSeconds(absl::Now() - start),
@@ -646,35 +708,11 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The HTTP workloads. wrk's Lua script goes to a temporary directory.
-  std::string scratch;
-  if (!run.http_workloads.empty()) {
-    char scratch_template[] = "/tmp/readbuf-report.XXXXXX";
-    if (mkdtemp(scratch_template) != nullptr) {
-      scratch = scratch_template;
-    } else {
-      std::fprintf(stderr, "report: mkdtemp: %s\n", strerror(errno));
-      scratch = "/tmp";
-    }
-  }
-  readbuf::bench::HttpRunOptions http_options;
+  // The HTTP workloads.
   http_options.wrk = wrk_path;
   http_options.duration = absl::Seconds(http_duration);
   http_options.server_cpu = pin ? 0 : -1;
   http_options.client_cpu = pin ? 1 : -1;
-  // The TLS workloads' certificate: made for this run, never committed.
-  const bool wants_tls = std::any_of(run.http_workloads.begin(), run.http_workloads.end(),
-                                     [](const HttpWorkload& w) { return w.tls; });
-  if (wants_tls) {
-    absl::StatusOr<readbuf::testing_tls::TestPki> pki =
-        readbuf::testing_tls::MakeTestPki(scratch);
-    if (pki.ok()) {
-      http_options.tls_cert = pki->good.cert_file;
-      http_options.tls_key = pki->good.key_file;
-    } else {
-      std::fprintf(stderr, "report: no TLS certificate: %s\n", pki.status().ToString().c_str());
-    }
-  }
   for (const HttpWorkload& w : run.http_workloads) {
     const bool idle = w.kind == HttpWorkload::Kind::kIdle;
     for (const std::string& name : http_names) {

@@ -77,12 +77,17 @@ std::string ReportJson(const ReportRun& run) {
   for (const HttpWorkload& w : run.http_workloads) http_workloads.push_back(w.name);
   std::vector<std::string> results;
   for (const Measurement& m : run.results) results.push_back(ResultJson(m));
-  std::vector<std::string> failures;
-  for (const ReportFailure& f : run.failures) {
-    failures.push_back(absl::StrCat("    {\"server\": ", JsonString(f.server),
-                                    ", \"workload\": ", JsonString(f.workload),
-                                    ", \"error\": ", JsonString(f.error), "}"));
-  }
+  auto pairs = [](const std::vector<ReportFailure>& list, const char* why) {
+    std::vector<std::string> out;
+    for (const ReportFailure& f : list) {
+      out.push_back(absl::StrCat("    {\"server\": ", JsonString(f.server),
+                                 ", \"workload\": ", JsonString(f.workload), ", \"", why,
+                                 "\": ", JsonString(f.error), "}"));
+    }
+    return out;
+  };
+  const std::vector<std::string> failures = pairs(run.failures, "error");
+  const std::vector<std::string> skipped = pairs(run.skipped, "reason");
   return absl::StrCat(
       "{\n  \"schema\": \"readbuf-report/1\",\n  \"generated\": ", JsonString(run.generated),
       ",\n  \"machine\": ", JsonString(run.machine),
@@ -99,7 +104,8 @@ std::string ReportJson(const ReportRun& run) {
       ",\n  \"http_servers\": ", StringArray(run.http_servers),
       ",\n  \"notes\": ", StringArray(run.notes),
       ",\n  \"results\": [\n", absl::StrJoin(results, ",\n"),
-      "\n  ],\n  \"failures\": [\n", absl::StrJoin(failures, ",\n"), "\n  ]\n}\n");
+      "\n  ],\n  \"failures\": [\n", absl::StrJoin(failures, ",\n"),
+      "\n  ],\n  \"skipped\": [\n", absl::StrJoin(skipped, ",\n"), "\n  ]\n}\n");
 }
 
 }  // namespace readbuf::bench

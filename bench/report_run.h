@@ -46,6 +46,9 @@ struct ReportRun {
   double http_duration_seconds = 0;           // per wrk run
   std::vector<Measurement> results;
   std::vector<ReportFailure> failures;
+  // Pairs not run on purpose (a TLS workload on a server without TLS); the
+  // error field says why.
+  std::vector<ReportFailure> skipped;
   std::vector<std::string> notes;    // run-wide remarks (scaled N, ...)
 };
 

@@ -63,9 +63,17 @@ void PinThisThread(int cpu) {
 
 absl::StatusOr<Measurement> RunEchoWorkload(const ServerSpec& spec, const Workload& workload,
                                             absl::Duration duration, int server_cpu) {
+  if (workload.tls && (workload.kind != Workload::Kind::kPingPong || spec.tls_flags.empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        workload.name, " on ", spec.name,
+        ": TLS runs ping-pong only, on a server with tls_flags"));
+  }
   ServerProcess::Options options;
   options.argv = spec.argv;
   options.argv.push_back("--port=0");
+  if (workload.tls) {
+    options.argv.insert(options.argv.end(), spec.tls_flags.begin(), spec.tls_flags.end());
+  }
   options.cpu = server_cpu;
   std::optional<AllocCounterFile> allocs;
   if (!spec.alloc_preload.empty()) {
@@ -191,7 +199,7 @@ absl::StatusOr<Measurement> RunEchoWorkload(const ServerSpec& spec, const Worklo
   const uint64_t allocs_before = allocs ? allocs->Read() : 0;
   absl::StatusOr<LoadResult> load =
       workload.kind == Workload::Kind::kPingPong
-          ? RunPingPong(port, workload.connections, workload.message_size, duration)
+          ? RunPingPong(port, workload.connections, workload.message_size, duration, workload.tls)
           : RunStream(port, workload.connections, workload.message_size, duration);
   if (!load.ok()) return load.status();
   const uint64_t allocs_after = allocs ? allocs->Read() : 0;

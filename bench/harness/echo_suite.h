@@ -45,6 +45,9 @@ struct ServerSpec {
   // Path of alloc_count_preload.so to LD_PRELOAD into the server; empty: do
   // not count allocations.
   std::string alloc_preload;
+  // Flags that make the server speak TLS (e.g. --tls_cert=... --tls_key=...)
+  // for workloads with `tls`; empty: it has no TLS.
+  std::vector<std::string> tls_flags;
 };
 
 struct Workload {
@@ -56,6 +59,9 @@ struct Workload {
   // idle: how long the server may settle after the connections were echoed,
   // before RSS and stats are read.
   absl::Duration settle = absl::Milliseconds(500);
+  // Ping-pong over TLS: the server gets ServerSpec::tls_flags, the load
+  // generator handshakes first and sends each message as one record.
+  bool tls = false;
 };
 
 struct Measurement {
@@ -88,7 +94,8 @@ struct Measurement {
 // Pins the calling thread to `cpu` (no-op if cpu < 0 or out of range).
 void PinThisThread(int cpu);
 
-// REQUIRES: spec.argv non-empty.
+// REQUIRES: spec.argv non-empty. Errors: InvalidArgument for a TLS workload
+// that is not ping-pong, or a server without tls_flags.
 absl::StatusOr<Measurement> RunEchoWorkload(const ServerSpec& spec, const Workload& workload,
                                             absl::Duration duration, int server_cpu);
 

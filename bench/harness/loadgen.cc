@@ -2,9 +2,11 @@
 #include "bench/harness/loadgen.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,16 @@ namespace readbuf::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+std::string TlsErrors() {
+  std::string out;
+  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(e, text, sizeof(text));
+    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
+  }
+  return out.empty() ? "no error queued" : out;
+}
 
 absl::StatusOr<int> Connect(int port, bool nonblocking) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -56,6 +69,7 @@ absl::StatusOr<int> Connect(int port, bool nonblocking) {
 
 struct Conn {
   int fd = -1;
+  SSL* ssl = nullptr;   // over TLS: the client session (handshake done)
   size_t sent = 0;      // bytes written (of the current message, or in total)
   size_t received = 0;  // bytes read back (same)
   Clock::time_point start;
@@ -65,18 +79,24 @@ class ConnSet {
  public:
   ~ConnSet() {
     for (Conn& c : conns_) {
+      SSL_free(c.ssl);  // no close_notify: the run is over
       if (c.fd >= 0) close(c.fd);
     }
     if (epfd_ >= 0) close(epfd_);
   }
-  absl::Status Open(int port, int count, uint32_t events) {
+  // `tls`: each connection completes a TLS handshake (blocking) before it
+  // turns non-blocking.
+  absl::Status Open(int port, int count, uint32_t events, SSL_CTX* tls = nullptr) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) return absl::ErrnoToStatus(errno, "epoll_create1");
     conns_.resize(static_cast<size_t>(count));
     for (size_t i = 0; i < conns_.size(); ++i) {
-      absl::StatusOr<int> fd = Connect(port, /*nonblocking=*/true);
+      absl::StatusOr<int> fd = Connect(port, /*nonblocking=*/tls == nullptr);
       if (!fd.ok()) return fd.status();
       conns_[i].fd = *fd;
+      if (tls != nullptr) {
+        if (absl::Status s = Handshake(tls, conns_[i]); !s.ok()) return s;
+      }
       epoll_event ev{};
       ev.events = events;
       ev.data.u64 = i;
@@ -90,6 +110,20 @@ class ConnSet {
   std::vector<Conn>& conns() { return conns_; }
 
  private:
+  static absl::Status Handshake(SSL_CTX* ctx, Conn& c) {
+    c.ssl = SSL_new(ctx);
+    if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) {
+      return absl::InternalError(absl::StrCat("SSL_new: ", TlsErrors()));
+    }
+    ERR_clear_error();
+    if (SSL_connect(c.ssl) != 1) {
+      return absl::UnavailableError(absl::StrCat("TLS handshake (fd=", c.fd, "): ", TlsErrors()));
+    }
+    const int flags = fcntl(c.fd, F_GETFL);
+    fcntl(c.fd, F_SETFL, flags | O_NONBLOCK);
+    return absl::OkStatus();
+  }
+
   int epfd_ = -1;
   std::vector<Conn> conns_;
 };
@@ -110,12 +144,18 @@ absl::Status PeerError(const char* what, int fd, ssize_t n) {
 }  // namespace
 
 absl::StatusOr<LoadResult> RunPingPong(int port, int connections, size_t message_size,
-                                       absl::Duration duration) {
+                                       absl::Duration duration, bool tls) {
   if (connections <= 0 || message_size == 0) {
     return absl::InvalidArgumentError("need connections > 0 and message_size > 0");
   }
+  std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(nullptr, &SSL_CTX_free);
+  if (tls) {
+    ctx.reset(SSL_CTX_new(TLS_client_method()));
+    if (ctx == nullptr) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", TlsErrors()));
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);  // load, not trust, is measured
+  }
   ConnSet set;
-  if (absl::Status s = set.Open(port, connections, EPOLLIN); !s.ok()) return s;
+  if (absl::Status s = set.Open(port, connections, EPOLLIN, ctx.get()); !s.ok()) return s;
   std::string message(message_size, '\0');
   for (size_t i = 0; i < message_size; ++i) message[i] = static_cast<char>('a' + i % 26);
   std::string in(message_size, '\0');
@@ -126,6 +166,19 @@ absl::StatusOr<LoadResult> RunPingPong(int port, int connections, size_t message
   auto send_message = [&](Conn& c) -> absl::Status {
     c.start = Clock::now();
     c.received = 0;
+    if (c.ssl != nullptr) {  // one record; retried with the same bytes, as TLS requires
+      for (;;) {
+        ERR_clear_error();
+        const int n = SSL_write(c.ssl, message.data(), static_cast<int>(message_size));
+        if (n > 0) return absl::OkStatus();
+        const int e = SSL_get_error(c.ssl, n);
+        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+          return absl::UnavailableError(absl::StrCat("SSL_write(fd=", c.fd, "): ", TlsErrors()));
+        }
+        pollfd p{c.fd, static_cast<short>(e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
+        poll(&p, 1, 100);
+      }
+    }
     size_t off = 0;
     while (off < message_size) {  // small messages: the socket buffer takes them
       const ssize_t n = send(c.fd, message.data() + off, message_size - off, MSG_NOSIGNAL);
@@ -152,9 +205,23 @@ absl::StatusOr<LoadResult> RunPingPong(int port, int connections, size_t message
     for (int e = 0; e < ready; ++e) {
       Conn& c = set.conns()[events[e].data.u64];
       for (;;) {
-        const ssize_t n = recv(c.fd, in.data() + c.received, message_size - c.received, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-        if (n <= 0) return PeerError("recv", c.fd, n);
+        ssize_t n;
+        if (c.ssl != nullptr) {
+          ERR_clear_error();
+          n = SSL_read(c.ssl, in.data() + c.received,
+                       static_cast<int>(message_size - c.received));
+          if (n <= 0) {
+            const int err = SSL_get_error(c.ssl, static_cast<int>(n));
+            if (err == SSL_ERROR_WANT_READ) break;
+            return absl::UnavailableError(absl::StrCat(
+                "SSL_read(fd=", c.fd, "): ",
+                err == SSL_ERROR_ZERO_RETURN ? "server closed" : TlsErrors()));
+          }
+        } else {
+          n = recv(c.fd, in.data() + c.received, message_size - c.received, 0);
+          if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+          if (n <= 0) return PeerError("recv", c.fd, n);
+        }
         if (std::memcmp(in.data() + c.received, message.data() + c.received,
                         static_cast<size_t>(n)) != 0) {
           return absl::DataLossError(absl::StrCat("echo mismatch on fd ", c.fd));

@@ -8,7 +8,8 @@
 //
 //   RunPingPong      N connections each send a message, wait for all of it to
 //                    come back (checked byte for byte), and repeat. Reports
-//                    round trips, and p50/p99 round-trip latency.
+//                    round trips, and p50/p99 round-trip latency. Plain TCP
+//                    or TLS.
 //   RunStream        N connections each keep writing chunks while reading the
 //                    echo back, at most a few chunks in flight. Reports bytes
 //                    echoed.
@@ -39,9 +40,11 @@ struct LoadResult {
   double p99_us = 0;
 };
 
+// `tls`: every connection first completes a TLS handshake (the server's
+// certificate is not verified) and each message is one TLS record.
 // REQUIRES: connections > 0, message_size > 0.
 absl::StatusOr<LoadResult> RunPingPong(int port, int connections, size_t message_size,
-                                       absl::Duration duration);
+                                       absl::Duration duration, bool tls = false);
 
 // REQUIRES: connections > 0, chunk_size > 0.
 absl::StatusOr<LoadResult> RunStream(int port, int connections, size_t chunk_size,

@@ -170,6 +170,17 @@ TEST(ReportJsonTest, CarriesStatsFailuresAndSettings) {
   EXPECT_NE(json.find(R"("quick": false)"), std::string::npos);
 }
 
+TEST(ReportJsonTest, ListsSkippedPairsWithTheirReason) {
+  ReportRun run = SampleRun();
+  run.skipped = {{"asio-eager", "tls-pingpong-64B", "no TLS"}};
+  const std::string json = ReportJson(run);
+  EXPECT_TRUE(IsJson(json)) << json;
+  EXPECT_NE(json.find(R"({"server": "asio-eager", "workload": "tls-pingpong-64B", )"
+                      R"("reason": "no TLS"})"),
+            std::string::npos)
+      << json;
+}
+
 TEST(JsonStringTest, EscapesControlCharacters) {
   EXPECT_EQ(JsonString("a\"b\\c\n\t\x01"), R"("a\"b\\c\n\t\u0001")");
 }
