@@ -386,6 +386,11 @@ Policy NewPolicy() {
 // (under Pooled no read buffer is held), as fill() does before it waits.
 template <class S, class Policy>
 readbuf::Task<void> Serve(S conn, Config config) {
+  if constexpr (std::is_same_v<S, TlsConnection>) {
+    // The handshake first, in this frame (no second frame per connection).
+    absl::Status handshake = co_await readbuf::timeout(conn.handshake(), config.header_timeout);
+    if (!handshake.ok()) co_return;
+  }
   readbuf::BufferedOptions options;
   options.max_buffered = 64 * 1024;  // a head (8 KiB) and some pipelined requests
   Reader<S, Policy> in(&conn, NewPolicy<Policy>(), options);
@@ -423,23 +428,18 @@ readbuf::Task<void> Serve(S conn, Config config) {
   if (next == Next::kGraceful) (void)co_await readbuf::graceful_close(conn, absl::Seconds(2));
 }
 
-// With --tls_cert: the handshake (within header_timeout), then the same
-// loop over the TLS stream.
-template <class Policy>
-readbuf::Task<void> ServeTls(readbuf::TcpStream conn, Config config, readbuf::TlsContext ctx) {
-  absl::StatusOr<TlsConnection> tls = TlsConnection::Server(std::move(conn), ctx);
-  if (!tls.ok()) co_return;
-  absl::Status handshake = co_await readbuf::timeout(tls->handshake(), config.header_timeout);
-  if (!handshake.ok()) co_return;
-  co_await Serve<TlsConnection, Policy>(*std::move(tls), config);
-}
+readbuf::Task<void> Nothing() { co_return; }
 
+// With --tls_cert the connection is wrapped at once (no I/O yet) and Serve
+// starts with the handshake, within header_timeout.
 template <class Policy>
 readbuf::ConnectionHandler HandlerFor(Config config, const readbuf::TlsContext& tls) {
   if (tls.valid()) {
-    return [config, tls](readbuf::TcpStream conn) {
+    return [config, tls](readbuf::TcpStream conn) -> readbuf::Task<void> {
       (void)conn.set_nodelay(true);
-      return ServeTls<Policy>(std::move(conn), config, tls);
+      absl::StatusOr<TlsConnection> wrapped = TlsConnection::Server(std::move(conn), tls);
+      if (!wrapped.ok()) return Nothing();  // the TLS library's allocation failed: drop it
+      return Serve<TlsConnection, Policy>(*std::move(wrapped), config);
     };
   }
   return [config](readbuf::TcpStream conn) {
