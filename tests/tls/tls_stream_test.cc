@@ -273,7 +273,8 @@ void LinesOverTls(BackendKind backend, Policy (*make_buf)()) {
           replies.append(reinterpret_cast<const char*>(rest.filled().data()), *n);
           rest.clear();
         }
-        co_await server;
+        const absl::Status joined = co_await server;
+        EXPECT_TRUE(joined.ok()) << joined;
         EXPECT_TRUE(end.ok()) << end;
         const std::vector<std::string> want = {"alpha", "beta", "gamma", "delta", big, "last"};
         EXPECT_TRUE(lines == want) << lines.size() << " lines";
