@@ -256,12 +256,16 @@ template <class S>
 using Writer = readbuf::BufferedWriter<S>;
 using TlsConnection = readbuf::TlsStream<readbuf::TcpStream>;
 
-// Waits until a read on `conn` would make progress.
-readbuf::Task<absl::Status> WaitReadable(readbuf::TcpStream& conn) { co_return co_await conn.ready(); }
-readbuf::Task<absl::Status> WaitReadable(TlsConnection& conn) {
-  // Decrypted bytes already in the session: no socket edge will announce them.
+// Waits until a read on `conn` would make progress, for at most `limit`.
+// Plain TCP: the readiness awaiter itself, with no frame of its own (an idle
+// connection's memory is the point). TLS: not at all when the session already
+// holds decrypted bytes, which no socket edge would announce.
+auto IdleWait(readbuf::TcpStream& conn, absl::Duration limit) {
+  return readbuf::timeout(conn.ready(), limit);
+}
+readbuf::Task<absl::Status> IdleWait(TlsConnection& conn, absl::Duration limit) {
   if (conn.has_buffered()) co_return absl::OkStatus();
-  co_return co_await conn.next_layer().ready();
+  co_return co_await readbuf::timeout(conn.next_layer().ready(), limit);
 }
 
 // Reads the rest of one request head (if it is not buffered yet) and answers
@@ -412,7 +416,7 @@ readbuf::Task<void> Serve(S conn, Config config) {
       if constexpr (!std::is_same_v<Policy, readbuf::Pooled>) {
         account.SetHeldBytes(in.core().policy().capacity());
       }
-      absl::Status ready = co_await readbuf::timeout(WaitReadable(conn), config.idle_timeout);
+      absl::Status ready = co_await IdleWait(conn, config.idle_timeout);
       if (!ready.ok()) {  // idle timeout (close gracefully) or an error
         next = absl::IsDeadlineExceeded(ready) ? Next::kGraceful : Next::kAbort;
         break;
