@@ -681,30 +681,38 @@ int main(int argc, char** argv) {
   const int total = active_left + idle_left;
   const absl::Time start = absl::Now();
   int done = 0;
+  // Runs one (server, workload) pair: progress on stderr, then the result
+  // or the failure into `run`.
+  auto measure = [&](const std::string& server, const std::string& workload, bool idle,
+                     const auto& run_one) {
+    std::fprintf(stderr, "report: [%d/%d] %s on %s (%.0f s elapsed, about %.0f s left)\n",
+                 done + 1, total, workload.c_str(), server.c_str(),
+                 absl::ToDoubleSeconds(absl::Now() - start),
+                 time_left.Estimate(active_left, idle_left));
+    const absl::Time t0 = absl::Now();
+    absl::StatusOr<Measurement> m = run_one();
+    time_left.Record(idle, absl::ToDoubleSeconds(absl::Now() - t0));
+    (idle ? idle_left : active_left) -= 1;
+    ++done;
+    if (!m.ok()) {
+      std::fprintf(stderr, "report: %s on %s failed: %s\n", workload.c_str(), server.c_str(),
+                   m.status().ToString().c_str());
+      run.failures.push_back({server, workload, m.status().ToString()});
+      ++failures;
+      return;
+    }
+    if (idle && !idle_row_note.empty()) {
+      m->note = m->note.empty() ? idle_row_note : absl::StrCat(idle_row_note, "; ", m->note);
+    }
+    run.results.push_back(*std::move(m));
+  };
   for (const Workload& w : run.workloads) {
     const bool idle = w.kind == Workload::Kind::kIdle;
     for (const std::string& name : servers_for(w)) {
-      std::fprintf(stderr, "report: [%d/%d] %s on %s (%.0f s elapsed, about %.0f s left)\n",
-                   done + 1, total, w.name.c_str(), name.c_str(),
-                   absl::ToDoubleSeconds(absl::Now() - start),
-                   time_left.Estimate(active_left, idle_left));
-      const absl::Time t0 = absl::Now();
-      absl::StatusOr<Measurement> m = readbuf::bench::RunEchoWorkload(
-          known[name], w, absl::Seconds(duration), pin ? 0 : -1);
-      time_left.Record(idle, absl::ToDoubleSeconds(absl::Now() - t0));
-      (idle ? idle_left : active_left) -= 1;
-      ++done;
-      if (!m.ok()) {
-        std::fprintf(stderr, "report: %s on %s failed: %s\n", w.name.c_str(), name.c_str(),
-                     m.status().ToString().c_str());
-        run.failures.push_back({name, w.name, m.status().ToString()});
-        ++failures;
-        continue;
-      }
-      if (idle && !idle_row_note.empty()) {
-        m->note = m->note.empty() ? idle_row_note : absl::StrCat(idle_row_note, "; ", m->note);
-      }
-      run.results.push_back(*std::move(m));
+      measure(name, w.name, idle, [&] {
+        return readbuf::bench::RunEchoWorkload(known[name], w, absl::Seconds(duration),
+                                               pin ? 0 : -1);
+      });
     }
   }
 
@@ -716,27 +724,9 @@ int main(int argc, char** argv) {
   for (const HttpWorkload& w : run.http_workloads) {
     const bool idle = w.kind == HttpWorkload::Kind::kIdle;
     for (const std::string& name : http_names) {
-      std::fprintf(stderr, "report: [%d/%d] %s on %s (%.0f s elapsed, about %.0f s left)\n",
-                   done + 1, total, w.name.c_str(), name.c_str(),
-                   absl::ToDoubleSeconds(absl::Now() - start),
-                   time_left.Estimate(active_left, idle_left));
-      const absl::Time t0 = absl::Now();
-      absl::StatusOr<Measurement> m =
-          readbuf::bench::RunHttpWorkload(http_known[name], w, http_options, scratch);
-      time_left.Record(idle, absl::ToDoubleSeconds(absl::Now() - t0));
-      (idle ? idle_left : active_left) -= 1;
-      ++done;
-      if (!m.ok()) {
-        std::fprintf(stderr, "report: %s on %s failed: %s\n", w.name.c_str(), name.c_str(),
-                     m.status().ToString().c_str());
-        run.failures.push_back({name, w.name, m.status().ToString()});
-        ++failures;
-        continue;
-      }
-      if (idle && !idle_row_note.empty()) {
-        m->note = m->note.empty() ? idle_row_note : absl::StrCat(idle_row_note, "; ", m->note);
-      }
-      run.results.push_back(*std::move(m));
+      measure(name, w.name, idle, [&] {
+        return readbuf::bench::RunHttpWorkload(http_known[name], w, http_options, scratch);
+      });
     }
   }
   if (!scratch.empty() && scratch != "/tmp") {

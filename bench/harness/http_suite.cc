@@ -533,38 +533,6 @@ absl::Status NginxProcess::Stop(absl::Duration grace) {
   return absl::InternalError(absl::StrCat("nginx exited with status ", status));
 }
 
-absl::StatusOr<double> ProcessCpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // utime and stime are fields 14 and 15: the 12th and 13th after ") ".
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 > stat.size()) {
-    return absl::UnavailableError(absl::StrCat("no /proc/", pid, "/stat"));
-  }
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
-  double utime = 0, stime = 0;
-  if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
-      !absl::SimpleAtod(fields[12], &stime)) {
-    return absl::InternalError(absl::StrCat("cannot parse /proc/", pid, "/stat"));
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-absl::StatusOr<size_t> ProcessRssBytes(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    absl::string_view view(line);
-    if (absl::ConsumePrefix(&view, "VmRSS:")) {
-      view = absl::StripSuffix(absl::StripAsciiWhitespace(view), " kB");
-      size_t kb;
-      if (absl::SimpleAtoi(view, &kb)) return kb * 1024;
-    }
-  }
-  return absl::UnavailableError(absl::StrCat("no VmRSS in /proc/", pid, "/status"));
-}
-
 absl::StatusOr<Measurement> RunHttpWorkload(const HttpServerSpec& server,
                                             const HttpWorkload& workload,
                                             const HttpRunOptions& options,

@@ -181,11 +181,6 @@ class NginxProcess {
   bool stopped_ = false;
 };
 
-// User + system CPU seconds of process `pid` (all its threads), and its
-// resident set size, from /proc.
-absl::StatusOr<double> ProcessCpuSeconds(pid_t pid);
-absl::StatusOr<size_t> ProcessRssBytes(pid_t pid);
-
 // Runs `server` through `workload`: a fresh server process per call.
 // `scratch_dir` holds the wrk script (an existing, writable directory).
 absl::StatusOr<Measurement> RunHttpWorkload(const HttpServerSpec& server,

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -102,24 +103,26 @@ std::vector<pid_t> ServerProcess::Threads() const {
   return tids;
 }
 
-absl::StatusOr<double> ServerProcess::CpuSeconds() const {
-  std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
+absl::StatusOr<double> ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the ")" that closes the command name; utime and stime are
-  // fields 14 and 15 (1-based), i.e. 11 and 12 after ')' + state.
+  // utime and stime are fields 14 and 15: the 12th and 13th after ") ".
   const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return absl::UnavailableError("no /proc/<pid>/stat");
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
-  double utime, stime;
+  if (close == std::string::npos || close + 2 > stat.size()) {
+    return absl::UnavailableError(absl::StrCat("no /proc/", pid, "/stat"));
+  }
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+  double utime = 0, stime = 0;
   if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
       !absl::SimpleAtod(fields[12], &stime)) {
-    return absl::InternalError("cannot parse /proc/<pid>/stat");
+    return absl::InternalError(absl::StrCat("cannot parse /proc/", pid, "/stat"));
   }
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-absl::StatusOr<size_t> ServerProcess::RssBytes() const {
-  std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
+absl::StatusOr<size_t> ProcessRssBytes(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(in, line)) {
     absl::string_view view(line);
@@ -129,8 +132,12 @@ absl::StatusOr<size_t> ServerProcess::RssBytes() const {
       if (absl::SimpleAtoi(view, &kb)) return kb * 1024;
     }
   }
-  return absl::UnavailableError("no VmRSS in /proc/<pid>/status");
+  return absl::UnavailableError(absl::StrCat("no VmRSS in /proc/", pid, "/status"));
 }
+
+absl::StatusOr<double> ServerProcess::CpuSeconds() const { return ProcessCpuSeconds(pid_); }
+
+absl::StatusOr<size_t> ServerProcess::RssBytes() const { return ProcessRssBytes(pid_); }
 
 absl::Status ServerProcess::Stop(absl::Duration grace) {
   if (stopped_) return absl::OkStatus();

@@ -73,6 +73,12 @@ class ServerProcess {
   bool stopped_ = false;
 };
 
+// User + system CPU seconds of process `pid` (all its threads), and its
+// resident set size (VmRSS), from /proc. Any process, not only a
+// ServerProcess (nginx's, say).
+absl::StatusOr<double> ProcessCpuSeconds(pid_t pid);
+absl::StatusOr<size_t> ProcessRssBytes(pid_t pid);
+
 }  // namespace readbuf::bench
 
 #endif  // READBUF_BENCH_HARNESS_SERVER_PROCESS_H_
