@@ -72,11 +72,14 @@ ABSL_FLAG(bool, quick, false,
           "(or the first one selected) per backend and nginx; results go to /tmp unless "
           "--json_out/--svg_out say otherwise. The figures are not meaningful.");
 ABSL_FLAG(std::string, workloads,
-          "idle,pingpong-64B,pingpong-1KiB,stream-64KiB,tls-pingpong-64B,http-keepalive,"
-          "http-pipelined,http-idle,https-keepalive,tls-idle",
+          "idle,pingpong-64B,pingpong-1KiB,pingpong-64B-1000c,stream-64KiB,tls-pingpong-64B,"
+          "http-keepalive,http-pipelined,http-idle,https-keepalive,tls-idle",
           "Comma-separated workloads: idle (--idle_connections silent connections, each "
           "echoed once), pingpong-64B and pingpong-1KiB (50 connections, one message "
-          "in flight each), stream-64KiB (4 connections writing 64 KiB chunks); and on "
+          "in flight each), pingpong-64B-1000c (the same over 1,000 connections: where "
+          "the io_uring ring's batching should pay), stream-64KiB (4 connections writing "
+          "64 KiB chunks), tls-pingpong-64B (pingpong-64B over TLS, on the servers "
+          "with TLS); and on "
           "examples/http_server (every selected policy but uring and callback) and nginx: "
           "http-keepalive (wrk -t1 -c50, one GET / per write), http-pipelined (the "
           "same, 16 GET / per write), http-idle (--idle_connections keep-alive "
@@ -416,6 +419,8 @@ int main(int argc, char** argv) {
       {"idle", {"idle", Workload::Kind::kIdle, 0, 0, settle}},
       {"pingpong-64B", {"pingpong-64B", Workload::Kind::kPingPong, 50, 64, settle}},
       {"pingpong-1KiB", {"pingpong-1KiB", Workload::Kind::kPingPong, 50, 1024, settle}},
+      {"pingpong-64B-1000c",
+       {"pingpong-64B-1000c", Workload::Kind::kPingPong, 1000, 64, settle}},
       {"stream-64KiB", {"stream-64KiB", Workload::Kind::kStream, 4, 64 * 1024, settle}},
       {"tls-pingpong-64B",
        {"tls-pingpong-64B", Workload::Kind::kPingPong, 50, 64, settle, /*tls=*/true}},
@@ -440,8 +445,9 @@ int main(int argc, char** argv) {
     } else {
       return BadFlag(absl::StrCat("unknown workload '", name,
                                   "' in --workloads; known: idle,pingpong-64B,pingpong-1KiB,"
-                                  "stream-64KiB,tls-pingpong-64B,http-keepalive,http-pipelined,"
-                                  "http-idle,https-keepalive,tls-idle"));
+                                  "pingpong-64B-1000c,stream-64KiB,tls-pingpong-64B,"
+                                  "http-keepalive,http-pipelined,http-idle,https-keepalive,"
+                                  "tls-idle"));
     }
   }
   if (run.workloads.empty() && run.http_workloads.empty()) {
