@@ -7,22 +7,24 @@
 // every selected server -- examples/echo_server as <policy>-<backend> for
 // zeroed, uninit, vectored, dyn and pooled on epoll and io_uring, pooled on
 // the callback API (callback-<backend>), the io_uring provided-buffer ring
-// (uring-uring), and the peers Asio eager,
-// Asio deferred and libuv from bench/peers -- it runs four workloads (idle
-// connections, ping-pong 64 B and 1 KiB over 50 connections, stream 64 KiB
-// over 4), each against a fresh server process pinned to CPU 0 while this
-// program, the load generator, runs on CPU 1. Then the HTTP workloads
-// (bench/harness/http_suite.h) on examples/http_server as <policy>-<backend>
-// and on nginx (Debian's nginx-light, 1 process, from a generated config):
-// wrk -t1 -c50 with one request per write (http-keepalive) or 16
-// (http-pipelined), and idle keep-alive connections (http-idle); wrk runs on
-// CPU 1. Progress goes to stderr; a markdown table (ratios against
-// asio-eager, or nginx for HTTP) to stdout; the raw results to JSON
-// (report_json.h) and a chart to SVG (report_svg.h). --help explains every
-// column. Without wrk or nginx the report says so once and runs the rest.
-// Exit status: 0, 1 if a run failed, 2 on bad flags.
+// (uring-uring), and the peers Asio eager, Asio deferred and libuv from
+// bench/peers -- it runs the echo workloads (idle connections, ping-pong
+// 64 B and 1 KiB over 50 connections and 64 B over 1,000, stream 64 KiB
+// over 4, ping-pong over TLS on the servers with TLS), each against a fresh
+// server process pinned to CPU 0 while this program, the load generator,
+// runs on CPU 1. Then the HTTP workloads (bench/harness/http_suite.h) on
+// examples/http_server as <policy>-<backend> and on nginx (Debian's
+// nginx-light, 1 process, from a generated config): wrk -t1 -c50 with one
+// request per write (http-keepalive) or 16 (http-pipelined), idle keep-alive
+// connections (http-idle), and over TLS with a certificate made for the run
+// (https-keepalive, tls-idle); wrk runs on CPU 1. Progress goes to stderr; a
+// markdown table (ratios against asio-eager, or nginx for HTTP) to stdout;
+// the raw results to JSON (report_json.h) and a chart to SVG
+// (report_svg.h). --help explains every column. Without wrk or nginx the
+// report says so once and runs the rest. Exit status: 0, 1 if a run failed,
+// 2 on bad flags.
 //
-//   ./bazelw run //bench:report                      # ~3 min
+//   ./bazelw run //bench:report                      # ~6 min
 //   ./bazelw run //bench:report -- --quick           # < 30 s, CI smoke
 //   ./bazelw run //bench:report -- --workloads=idle --policies=pooled,uring
 //   ./bazelw run //bench:report -- --workloads=http-keepalive --peers=
