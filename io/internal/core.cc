@@ -1,14 +1,20 @@
+// The core's thread and loop: Run creates the backend and runs Loop until
+// shutdown; each iteration drains the inbox (Post: messages from other
+// threads), fires due timers, runs the ready queue within a budget
+// (RunReady, Resume with its transfer trampoline), then waits in the backend.
+// Tasks are in core_tasks.cc, fds in core_fds.cc.
+// REQUIRES: everything on the core's thread except Post and BeginShutdown.
+// Thread safety: the inbox is guarded by inbox_mu_; the shutdown request and
+// the sleeping flag are atomics.
+
 #include "io/internal/core.h"
 
-#include <errno.h>
 #include <sched.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <utility>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "buf/internal/check.h"
@@ -36,18 +42,6 @@ constexpr int kRunBudget = 256;
 constexpr std::int64_t kRunTimeBudgetNs = 2'000'000;
 constexpr int kRunClockStride = 8;
 
-template <typename T, typename M>
-T* ContainerOf(M* member, M T::*field) {
-  auto offset = reinterpret_cast<std::size_t>(
-      &(static_cast<T*>(nullptr)->*field));
-  return reinterpret_cast<T*>(reinterpret_cast<char*>(member) - offset);
-}
-
-void CloseAndDelete(FdState* fs) {
-  if (fs->fd >= 0) ::close(fs->fd);  // close() is never retried on EINTR.
-  delete fs;
-}
-
 }  // namespace
 
 Core* CurrentCore() { return tls_core; }
@@ -65,126 +59,6 @@ void BounceTo(std::coroutine_handle<> h) noexcept {
   sc->node.h = h;
   sc->node.scope = sc;
   tls_core->ScheduleBounced(&sc->node);
-}
-
-// ---------------------------------------------------------------------------
-// TaskStateBase
-// ---------------------------------------------------------------------------
-TaskStateBase::~TaskStateBase() = default;
-
-void TaskStateBase::RequestCancel() {
-  if (CurrentCore() == core_) {
-    core_->CancelTask(this);
-    return;
-  }
-  MarkCancelRequested();
-  if (cancel_posted_.exchange(true)) return;
-  Ref();
-  cancel_msg_.handler = &HandleCancel;
-  if (!core_->Post(&cancel_msg_)) Unref();
-}
-
-void TaskStateBase::BlockUntilDone() {
-  while (!done()) done_.wait(kRunning, std::memory_order_acquire);
-}
-
-void TaskStateBase::Cancelled(Core* core) { DestroyTask(core, this); }
-
-// ---------------------------------------------------------------------------
-// Message handlers
-// ---------------------------------------------------------------------------
-void HandleSpawn(Core* core, MsgNode* m) {
-  TaskStateBase* st = ContainerOf(m, &TaskStateBase::spawn_msg_);
-  st->adopted_ = true;
-  if (!core->accepting_ || st->cancel_requested()) {
-    bool ok = st->TryBeginDestroy();
-    READBUF_CHECK(ok, "unstarted task is pinned");
-    DestroyTask(core, st);
-    return;
-  }
-  st->live_prev_ = nullptr;
-  st->live_next_ = core->live_head_;
-  if (core->live_head_ != nullptr) core->live_head_->live_prev_ = st;
-  core->live_head_ = st;
-  ++core->live_count_;
-  core->Schedule(&st->node);
-}
-
-void HandleCancel(Core* core, MsgNode* m) {
-  TaskStateBase* st = ContainerOf(m, &TaskStateBase::cancel_msg_);
-  core->CancelTask(st);
-  st->Unref();
-}
-
-void HandleWake(Core* core, MsgNode* m) {
-  Waiter* w = ContainerOf(m, &Waiter::wake_msg);
-  core->DeliverPinnedWake(&w->run);
-}
-
-// A close requested from another thread (rare: it is allocated then, so an
-// FdState carries no message of its own).
-struct CloseFdMsg {
-  MsgNode msg;
-  FdState* fs;
-};
-
-void HandleCloseFd(Core* core, MsgNode* m) {
-  CloseFdMsg* c = ContainerOf(m, &CloseFdMsg::msg);
-  FdState* fs = c->fs;
-  delete c;
-  if (fs->core.load(std::memory_order_acquire) != nullptr) {
-    core->CloseOwned(fs);
-  } else {
-    CloseAndDelete(fs);
-  }
-}
-
-void DestroyTask(Core* core, TaskStateBase* st) {
-  st->node.Unlink();
-  std::coroutine_handle<> root = std::exchange(st->root_, {});
-  Scope* saved = core->current_scope_;
-  core->current_scope_ = st;
-  if (root) root.destroy();
-  core->current_scope_ = saved;
-  core->FinishTask(st, /*cancelled=*/true);
-}
-
-void CloseFdState(FdState* fs) {
-  Core* core = fs->core.load(std::memory_order_acquire);
-  if (core == nullptr) {
-    CloseAndDelete(fs);
-  } else if (core == CurrentCore()) {
-    core->CloseOwned(fs);
-  } else {
-    auto* c = new CloseFdMsg{MsgNode{nullptr, &HandleCloseFd}, fs};
-    // A finished core has already orphaned the fd (under its inbox lock).
-    if (!core->Post(&c->msg)) {
-      delete c;
-      CloseAndDelete(fs);
-    }
-  }
-}
-
-void SpawnOn(Core* core, TaskStateBase* st, std::coroutine_handle<> root) {
-  st->core_ = core;
-  st->root_ = root;
-  st->node.h = root;
-  st->node.scope = st;
-  st->spawn_msg_.handler = &HandleSpawn;
-  if (core == CurrentCore()) {
-    HandleSpawn(core, &st->spawn_msg_);
-    return;
-  }
-  if (core->Post(&st->spawn_msg_)) return;
-  // The core has finished: complete as cancelled here, without running.
-  st->root_ = {};
-  root.destroy();
-  {
-    std::lock_guard<SpinLock> l(st->mu_);
-    st->MarkDone(/*cancelled=*/true);
-  }
-  st->NotifyDone();
-  st->Unref();
 }
 
 void YieldAwaiter::await_suspend(std::coroutine_handle<> h) {
@@ -292,107 +166,12 @@ void Core::BeginShutdown(std::int64_t deadline_ns) {
   backend_->Notify();
 }
 
-void Core::Schedule(RunNode* n) {
-  READBUF_DCHECK(!n->linked(), "RunNode scheduled twice");
-  n->prev = run_queue_.prev;
-  n->next = &run_queue_;
-  run_queue_.prev->next = n;
-  run_queue_.prev = n;
-}
-
 void Core::ScheduleBounced(RunNode* n) {
   READBUF_DCHECK(!n->linked(), "RunNode scheduled twice");
   n->prev = bounced_.prev;
   n->next = &bounced_;
   bounced_.prev->next = n;
   bounced_.prev = n;
-}
-
-void Core::DeliverPinnedWake(RunNode* n) {
-  Scope* sc = n->scope;
-  sc->ReleaseWake();
-  if (Scope* c = OutermostCancelRequested(sc)) {
-    // Parked: `n` is destroyed with its scope, now or at the last pin.
-    if (c->TryBeginDestroy()) c->Cancelled(this);
-    return;
-  }
-  Schedule(n);
-}
-
-void Core::CancelScope(Scope* s) {
-  READBUF_DCHECK(!ScopeWithin(current_scope_, s), "a scope cancelled from inside itself");
-  s->MarkCancelRequested();
-  if (s->TryBeginDestroy()) {
-    s->Cancelled(this);
-  } else {
-    backend_->CancelKernelOps(s);
-  }
-}
-
-void Core::CancelTask(TaskStateBase* st) {
-  st->MarkCancelRequested();
-  // Unstarted: HandleSpawn sees the request. Finished: nothing to do.
-  if (!st->adopted_ || !st->root_) return;
-  // Running (a task cancelling itself): destroyed when it suspends (Resume).
-  if (current_task() == st) return;
-  if (st->TryBeginDestroy()) {
-    DestroyTask(this, st);
-  } else {
-    backend_->CancelKernelOps(st);
-  }
-}
-
-absl::Status Core::Register(FdState* fs) {
-  absl::Status s = backend_->Register(fs);
-  if (!s.ok()) return s;
-  fs->reg_prev = nullptr;
-  fs->reg_next = reg_head_;
-  if (reg_head_ != nullptr) reg_head_->reg_prev = fs;
-  reg_head_ = fs;
-  fs->core.store(this, std::memory_order_release);
-  return absl::OkStatus();
-}
-
-void Core::Unregister(FdState* fs) {
-  // The backend wakes waiters it keeps itself (ring reads, kernel accepts).
-  backend_->Deregister(fs);
-  if (fs->reg_prev != nullptr) {
-    fs->reg_prev->reg_next = fs->reg_next;
-  } else {
-    reg_head_ = fs->reg_next;
-  }
-  if (fs->reg_next != nullptr) fs->reg_next->reg_prev = fs->reg_prev;
-  fs->reg_prev = fs->reg_next = nullptr;
-  fs->core.store(nullptr, std::memory_order_release);
-}
-
-void Core::CloseOwned(FdState* fs) {
-  Unregister(fs);
-  if (fs->holds == 0) {
-    CloseAndDelete(fs);
-    return;
-  }
-  // Operations are suspended on it: close now, end them with an error, and
-  // let the last one free the state.
-  ::close(fs->fd);
-  fs->closed = true;
-  if (RunNode* w = std::exchange(fs->read_waiter, nullptr)) Schedule(w);
-  if (RunNode* w = std::exchange(fs->write_waiter, nullptr)) Schedule(w);
-}
-
-void Core::OnReadiness(FdState* fs, std::uint32_t bits) {
-  if (bits & kReadClosed) fs->read_closed = true;
-  if (bits & kWriteClosed) fs->write_closed = true;
-  if (bits & (kReadable | kReadClosed)) {
-    fs->readable = true;
-    fs->NoteSuspended(/*write=*/false);
-    if (RunNode* w = std::exchange(fs->read_waiter, nullptr)) Schedule(w);
-  }
-  if (bits & (kWritable | kWriteClosed)) {
-    fs->writable = true;
-    fs->NoteSuspended(/*write=*/true);
-    if (RunNode* w = std::exchange(fs->write_waiter, nullptr)) Schedule(w);
-  }
 }
 
 void Core::Loop() {
@@ -513,53 +292,6 @@ void Core::Resume(RunNode* n) {
     return;
   }
   if (suspend_observer_ != nullptr) suspend_observer_(st, suspend_observer_ctx_);
-}
-
-void Core::FinishTask(TaskStateBase* st, bool cancelled) {
-  if (st->live_prev_ != nullptr || live_head_ == st) {
-    if (st->live_prev_ != nullptr) {
-      st->live_prev_->live_next_ = st->live_next_;
-    } else {
-      live_head_ = st->live_next_;
-    }
-    if (st->live_next_ != nullptr) st->live_next_->live_prev_ = st->live_prev_;
-    st->live_prev_ = st->live_next_ = nullptr;
-    --live_count_;
-  }
-  Waiter* woken = nullptr;  // singly linked through `next`
-  {
-    std::lock_guard<SpinLock> l(st->mu_);
-    st->MarkDone(cancelled);
-    while (Waiter* w = st->joiners_.ClaimOne()) {
-      w->next = woken;
-      woken = w;
-    }
-  }
-  st->NotifyDone();
-  while (woken != nullptr) {
-    Waiter* next = woken->next;
-    woken->next = nullptr;
-    woken->Wake();
-    woken = next;
-  }
-  st->Unref();
-}
-
-void Core::CancelAllLive() {
-  cancelled_all_ = true;
-  accepting_ = false;
-  // Destroying one task can destroy others (a task group's children), so
-  // walk a referenced snapshot rather than the live list itself.
-  std::vector<TaskStateBase*> live;
-  live.reserve(live_count_);
-  for (TaskStateBase* st = live_head_; st != nullptr; st = st->live_next_) {
-    st->Ref();
-    live.push_back(st);
-  }
-  for (TaskStateBase* st : live) {
-    if (!st->done()) CancelTask(st);
-    st->Unref();
-  }
 }
 
 void Core::CloseInboxAndOrphan() {

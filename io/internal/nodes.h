@@ -12,6 +12,7 @@
 #define READBUF_IO_INTERNAL_NODES_H_
 
 #include <coroutine>
+#include <cstddef>
 
 namespace readbuf {
 namespace io_internal {
@@ -57,6 +58,15 @@ struct MsgNode {
   MsgNode* next = nullptr;
   void (*handler)(Core* core, MsgNode* msg) = nullptr;
 };
+
+// The object of type T whose member `field` is `*member`: how a handler
+// finds the object a MsgNode or RunNode is embedded in.
+template <typename T, typename M>
+T* ContainerOf(M* member, M T::*field) {
+  auto offset = reinterpret_cast<std::size_t>(
+      &(static_cast<T*>(nullptr)->*field));
+  return reinterpret_cast<T*>(reinterpret_cast<char*>(member) - offset);
+}
 
 }  // namespace io_internal
 }  // namespace readbuf

@@ -1,0 +1,119 @@
+// Fds on a core: registering one with the core's backend, the readiness
+// the backend reports for it (OnReadiness wakes its waiters), and closing it
+// (CloseOwned; CloseFdState from any thread, through the inbox off-core).
+// REQUIRES: on the fd's core, except CloseFdState (any thread). Thread
+// safety: as core.h; FdState::core is the atomic that says which core owns
+// the fd (null: unregistered or orphaned).
+
+#include "io/internal/core.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "io/internal/fd_state.h"
+#include "io/internal/nodes.h"
+
+namespace readbuf {
+namespace io_internal {
+namespace {
+
+void CloseAndDelete(FdState* fs) {
+  if (fs->fd >= 0) ::close(fs->fd);  // close() is never retried on EINTR.
+  delete fs;
+}
+
+// A close requested from another thread (rare: it is allocated then, so an
+// FdState carries no message of its own).
+struct CloseFdMsg {
+  MsgNode msg;
+  FdState* fs;
+};
+
+}  // namespace
+
+void HandleCloseFd(Core* core, MsgNode* m) {
+  CloseFdMsg* c = ContainerOf(m, &CloseFdMsg::msg);
+  FdState* fs = c->fs;
+  delete c;
+  if (fs->core.load(std::memory_order_acquire) != nullptr) {
+    core->CloseOwned(fs);
+  } else {
+    CloseAndDelete(fs);
+  }
+}
+
+void CloseFdState(FdState* fs) {
+  Core* core = fs->core.load(std::memory_order_acquire);
+  if (core == nullptr) {
+    CloseAndDelete(fs);
+  } else if (core == CurrentCore()) {
+    core->CloseOwned(fs);
+  } else {
+    auto* c = new CloseFdMsg{MsgNode{nullptr, &HandleCloseFd}, fs};
+    // A finished core has already orphaned the fd (under its inbox lock).
+    if (!core->Post(&c->msg)) {
+      delete c;
+      CloseAndDelete(fs);
+    }
+  }
+}
+
+absl::Status Core::Register(FdState* fs) {
+  absl::Status s = backend_->Register(fs);
+  if (!s.ok()) return s;
+  fs->reg_prev = nullptr;
+  fs->reg_next = reg_head_;
+  if (reg_head_ != nullptr) reg_head_->reg_prev = fs;
+  reg_head_ = fs;
+  fs->core.store(this, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+void Core::Unregister(FdState* fs) {
+  // The backend wakes waiters it keeps itself (ring reads, kernel accepts).
+  backend_->Deregister(fs);
+  if (fs->reg_prev != nullptr) {
+    fs->reg_prev->reg_next = fs->reg_next;
+  } else {
+    reg_head_ = fs->reg_next;
+  }
+  if (fs->reg_next != nullptr) fs->reg_next->reg_prev = fs->reg_prev;
+  fs->reg_prev = fs->reg_next = nullptr;
+  fs->core.store(nullptr, std::memory_order_release);
+}
+
+void Core::CloseOwned(FdState* fs) {
+  Unregister(fs);
+  if (fs->holds == 0) {
+    CloseAndDelete(fs);
+    return;
+  }
+  // Operations are suspended on it: close now, end them with an error, and
+  // let the last one free the state.
+  ::close(fs->fd);
+  fs->closed = true;
+  if (RunNode* w = std::exchange(fs->read_waiter, nullptr)) Schedule(w);
+  if (RunNode* w = std::exchange(fs->write_waiter, nullptr)) Schedule(w);
+}
+
+void Core::OnReadiness(FdState* fs, std::uint32_t bits) {
+  if (bits & kReadClosed) fs->read_closed = true;
+  if (bits & kWriteClosed) fs->write_closed = true;
+  if (bits & (kReadable | kReadClosed)) {
+    fs->readable = true;
+    fs->NoteSuspended(/*write=*/false);
+    if (RunNode* w = std::exchange(fs->read_waiter, nullptr)) Schedule(w);
+  }
+  if (bits & (kWritable | kWriteClosed)) {
+    fs->writable = true;
+    fs->NoteSuspended(/*write=*/true);
+    if (RunNode* w = std::exchange(fs->write_waiter, nullptr)) Schedule(w);
+  }
+}
+
+}  // namespace io_internal
+}  // namespace readbuf
