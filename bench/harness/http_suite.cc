@@ -7,10 +7,7 @@
 
 #include "bench/harness/http_suite.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,6 +40,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "bench/harness/kernel_slab.h"
+#include "bench/harness/loopback.h"
 #include "bench/harness/server_process.h"
 #include "bench/harness/server_stats.h"
 #include "bench/harness/tls_idle_clients.h"
@@ -112,48 +110,6 @@ bool ParseWrkBytes(absl::string_view text, double* bytes) {
     return true;
   }
   return absl::SimpleAtod(text, bytes);
-}
-
-// A port nobody listens on now (the kernel's pick, released again).
-absl::StatusOr<int> FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const int e = errno;
-    ::close(fd);
-    return absl::ErrnoToStatus(e, "picking a free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-absl::StatusOr<int> ConnectTo(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return absl::ErrnoToStatus(errno, errno == EMFILE ? "socket (the open-file limit is reached)"
-                                                      : "socket");
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int rc;
-  do {
-    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) {
-    const int e = errno;
-    ::close(fd);
-    return absl::ErrnoToStatus(e, absl::StrCat("connect(127.0.0.1:", port, ")"));
-  }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
 }
 
 bool WriteText(const std::string& path, const std::string& text) {
@@ -354,7 +310,7 @@ absl::StatusOr<HttpIdleClients> HttpIdleClients::Open(int port, int count,
   // Connect and send on every connection first: the server answers them in
   // whatever order it accepts them.
   for (int i = 0; i < count; ++i) {
-    absl::StatusOr<int> fd = ConnectTo(port);
+    absl::StatusOr<int> fd = ConnectLoopback(port);
     if (!fd.ok()) {
       return absl::Status(fd.status().code(),
                           absl::StrCat(fd.status().message(), " (connection ", i + 1, ")"));
@@ -415,7 +371,7 @@ absl::StatusOr<std::unique_ptr<NginxProcess>> NginxProcess::Start(const Options&
     return absl::NotFoundError(absl::StrCat(
         options.nginx, " not found: install Debian's nginx-light (apt-get install nginx-light)"));
   }
-  absl::StatusOr<int> port = FreePort();
+  absl::StatusOr<int> port = FreeLoopbackPort();
   if (!port.ok()) return port.status();
   char dir_template[] = "/tmp/readbuf-http-nginx.XXXXXX";
   if (::mkdtemp(dir_template) == nullptr) return absl::ErrnoToStatus(errno, "mkdtemp");
@@ -485,7 +441,7 @@ absl::StatusOr<std::unique_ptr<NginxProcess>> NginxProcess::Start(const Options&
       return absl::InternalError(absl::StrCat("nginx exited at start (", error_log,
                                               "): ", absl::StripAsciiWhitespace(text)));
     }
-    absl::StatusOr<int> probe = ConnectTo(*port);
+    absl::StatusOr<int> probe = ConnectLoopback(*port);
     if (probe.ok()) {
       ::close(*probe);
       break;

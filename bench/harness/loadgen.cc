@@ -1,10 +1,7 @@
 // See loadgen.h.
 #include "bench/harness/loadgen.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -23,49 +20,13 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "bench/harness/loopback.h"
+#include "bench/harness/tls_errors.h"
 
 namespace readbuf::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string TlsErrors() {
-  std::string out;
-  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
-    char text[256];
-    ERR_error_string_n(e, text, sizeof(text));
-    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
-  }
-  return out.empty() ? "no error queued" : out;
-}
-
-absl::StatusOr<int> Connect(int port, bool nonblocking) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return absl::ErrnoToStatus(errno, errno == EMFILE ? "socket (the open-file limit is reached)"
-                                                      : "socket");
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int rc;
-  do {
-    rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) {
-    const int err = errno;
-    close(fd);
-    return absl::ErrnoToStatus(err, absl::StrCat("connect(127.0.0.1:", port, ")"));
-  }
-  const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (nonblocking) {
-    const int flags = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  }
-  return fd;
-}
 
 struct Conn {
   int fd = -1;
@@ -91,7 +52,7 @@ class ConnSet {
     if (epfd_ < 0) return absl::ErrnoToStatus(errno, "epoll_create1");
     conns_.resize(static_cast<size_t>(count));
     for (size_t i = 0; i < conns_.size(); ++i) {
-      absl::StatusOr<int> fd = Connect(port, /*nonblocking=*/tls == nullptr);
+      absl::StatusOr<int> fd = ConnectLoopback(port, /*nonblocking=*/tls == nullptr);
       if (!fd.ok()) return fd.status();
       conns_[i].fd = *fd;
       if (tls != nullptr) {
@@ -113,11 +74,11 @@ class ConnSet {
   static absl::Status Handshake(SSL_CTX* ctx, Conn& c) {
     c.ssl = SSL_new(ctx);
     if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) {
-      return absl::InternalError(absl::StrCat("SSL_new: ", TlsErrors()));
+      return absl::InternalError(absl::StrCat("SSL_new: ", DrainTlsErrors()));
     }
     ERR_clear_error();
     if (SSL_connect(c.ssl) != 1) {
-      return absl::UnavailableError(absl::StrCat("TLS handshake (fd=", c.fd, "): ", TlsErrors()));
+      return absl::UnavailableError(absl::StrCat("TLS handshake (fd=", c.fd, "): ", DrainTlsErrors()));
     }
     const int flags = fcntl(c.fd, F_GETFL);
     fcntl(c.fd, F_SETFL, flags | O_NONBLOCK);
@@ -151,7 +112,7 @@ absl::StatusOr<LoadResult> RunPingPong(int port, int connections, size_t message
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(nullptr, &SSL_CTX_free);
   if (tls) {
     ctx.reset(SSL_CTX_new(TLS_client_method()));
-    if (ctx == nullptr) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", TlsErrors()));
+    if (ctx == nullptr) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", DrainTlsErrors()));
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);  // load, not trust, is measured
   }
   ConnSet set;
@@ -173,7 +134,7 @@ absl::StatusOr<LoadResult> RunPingPong(int port, int connections, size_t message
         if (n > 0) return absl::OkStatus();
         const int e = SSL_get_error(c.ssl, n);
         if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
-          return absl::UnavailableError(absl::StrCat("SSL_write(fd=", c.fd, "): ", TlsErrors()));
+          return absl::UnavailableError(absl::StrCat("SSL_write(fd=", c.fd, "): ", DrainTlsErrors()));
         }
         pollfd p{c.fd, static_cast<short>(e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
         poll(&p, 1, 100);
@@ -215,7 +176,7 @@ absl::StatusOr<LoadResult> RunPingPong(int port, int connections, size_t message
             if (err == SSL_ERROR_WANT_READ) break;
             return absl::UnavailableError(absl::StrCat(
                 "SSL_read(fd=", c.fd, "): ",
-                err == SSL_ERROR_ZERO_RETURN ? "server closed" : TlsErrors()));
+                err == SSL_ERROR_ZERO_RETURN ? "server closed" : DrainTlsErrors()));
           }
         } else {
           n = recv(c.fd, in.data() + c.received, message_size - c.received, 0);
@@ -304,7 +265,7 @@ absl::StatusOr<IdleConnections> IdleConnections::Open(int port, int count) {
   IdleConnections idle;
   idle.fds_.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) {
-    absl::StatusOr<int> fd = Connect(port, /*nonblocking=*/false);
+    absl::StatusOr<int> fd = ConnectLoopback(port);
     if (!fd.ok()) return fd.status();
     idle.fds_.push_back(*fd);
   }

@@ -18,19 +18,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "bench/harness/tls_errors.h"
 
 namespace readbuf::bench {
 namespace {
-
-std::string TlsErrors() {
-  std::string out;
-  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
-    char text[256];
-    ERR_error_string_n(e, text, sizeof(text));
-    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
-  }
-  return out;
-}
 
 void RaiseFdLimit() {
   rlimit limit{};
@@ -51,7 +42,7 @@ struct Conn {
 absl::StatusOr<TlsIdleClients> TlsIdleClients::Open(int port, int count, std::string* protocol) {
   RaiseFdLimit();
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
-  if (ctx == nullptr) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", TlsErrors()));
+  if (ctx == nullptr) return absl::InternalError(absl::StrCat("SSL_CTX_new: ", DrainTlsErrors()));
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // memory, not trust, is measured
   const std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx_owner(ctx, &SSL_CTX_free);
   sockaddr_in addr{};
@@ -85,7 +76,7 @@ absl::StatusOr<TlsIdleClients> TlsIdleClients::Open(int port, int count, std::st
       if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);
         ::close(fd);
-        return fail(absl::InternalError(absl::StrCat("SSL_new: ", TlsErrors())));
+        return fail(absl::InternalError(absl::StrCat("SSL_new: ", DrainTlsErrors())));
       }
       SSL_set_connect_state(ssl);
       inflight.push_back(Conn{fd, ssl, POLLOUT});
@@ -124,7 +115,7 @@ absl::StatusOr<TlsIdleClients> TlsIdleClients::Open(int port, int count, std::st
       for (size_t j = i + 1; j < inflight.size(); ++j) still.push_back(inflight[j]);
       inflight.swap(still);
       return fail(absl::UnavailableError(absl::StrCat(
-          "TLS handshake ", clients.fds_.size() + 1, " failed: SSL error ", e, " ", TlsErrors(),
+          "TLS handshake ", clients.fds_.size() + 1, " failed: SSL error ", e, " ", DrainTlsErrors(),
           e == SSL_ERROR_SYSCALL ? absl::StrCat(" (", std::strerror(saved), ")") : "")));
     }
     inflight.swap(still);
