@@ -113,6 +113,7 @@
 #include "buf/uninit.h"
 #include "buf/vectored.h"
 #include "buf/zeroed.h"
+#include "examples/stats_file.h"
 #include "io/address.h"
 #include "io/callback_connection.h"
 #include "io/net.h"
@@ -320,16 +321,6 @@ readbuf::Task<CoreStats> CollectCoreStats(bool trim_first) {
   co_return CoreStats{pool.Stats(), readbuf::recv_ring_stats()};
 }
 
-size_t RssBytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  unsigned long pages_total = 0, pages_resident = 0;
-  const int got = std::fscanf(f, "%lu %lu", &pages_total, &pages_resident);
-  std::fclose(f);
-  if (got != 2) return 0;
-  return static_cast<size_t>(pages_resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
-
 // Collects every core's stats (trimming each pool first if asked) and writes
 // the stats line to `path` via `path`.tmp + rename.
 // `watchdog` may be null (stall_max_us and stall_ticks are then 0); its
@@ -366,21 +357,10 @@ absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool 
       " pool_misses=", pool.misses, " pool_trims=", pool.trims,
       " ring_bytes_registered=", ring.bytes_registered,
       " ring_queued_pool_bytes=", ring.queued_pool_bytes, " ring_enobufs=", ring.enobufs,
-      " ring_fallback_reads=", ring.fallback_reads, " rss_bytes=", RssBytes(),
+      " ring_fallback_reads=", ring.fallback_reads, " rss_bytes=", readbuf::examples::ResidentBytes(),
       " stall_max_us=", stall_max_us, " stall_own_max_us=", stall_own_max_us,
       " stall_ticks=", stall_ticks, "\n");
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("fopen(", tmp, ")"));
-  const bool written = std::fwrite(line.data(), 1, line.size(), f) == line.size();
-  const int write_errno = errno;
-  if (std::fclose(f) != 0 || !written) {
-    return absl::ErrnoToStatus(written ? errno : write_errno, absl::StrCat("write(", tmp, ")"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("rename(", tmp, ", ", path, ")"));
-  }
-  return absl::OkStatus();
+  return readbuf::examples::ReplaceFileContents(path, line);
 }
 
 int Usage(const std::string& problem) {

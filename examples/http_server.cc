@@ -91,6 +91,7 @@
 #include "buf/vectored.h"
 #include "buf/zeroed.h"
 #include "examples/http/request.h"
+#include "examples/stats_file.h"
 #include "io/buffered_reader.h"
 #include "io/buffered_writer.h"
 #include "io/graceful_close.h"
@@ -456,16 +457,6 @@ readbuf::Task<readbuf::BufferPoolStats> CorePoolStats() {
   co_return readbuf::BufferPool::ForThisThread().Stats();
 }
 
-size_t RssBytes() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  unsigned long pages_total = 0, pages_resident = 0;
-  const int got = std::fscanf(f, "%lu %lu", &pages_total, &pages_resident);
-  std::fclose(f);
-  if (got != 2) return 0;
-  return static_cast<size_t>(pages_resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
-
 // Sums every core's pool stats and writes the stats line to `path` via
 // `path`.tmp + rename.
 absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, uint64_t seq) {
@@ -485,19 +476,8 @@ absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, uint6
       " conn_owned_buffer_bytes=", std::max<int64_t>(0, g_conn_owned_buffer_bytes.load()),
       " pool_bytes_in_use=", pool.bytes_in_use, " pool_bytes_retained=", pool.bytes_retained,
       " pool_blocks_in_use=", pool.blocks_in_use, " pool_hits=", pool.hits,
-      " pool_misses=", pool.misses, " rss_bytes=", RssBytes(), "\n");
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("fopen(", tmp, ")"));
-  const bool written = std::fwrite(line.data(), 1, line.size(), f) == line.size();
-  const int write_errno = errno;
-  if (std::fclose(f) != 0 || !written) {
-    return absl::ErrnoToStatus(written ? errno : write_errno, absl::StrCat("write(", tmp, ")"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("rename(", tmp, ", ", path, ")"));
-  }
-  return absl::OkStatus();
+      " pool_misses=", pool.misses, " rss_bytes=", readbuf::examples::ResidentBytes(), "\n");
+  return readbuf::examples::ReplaceFileContents(path, line);
 }
 
 int Usage(const std::string& problem) {
