@@ -53,6 +53,8 @@ class AdaptiveReadSize {
 
   // The size to ask for next.
   size_t next() const { return next_; }
+  // Limits::max.
+  size_t max() const { return max_; }
 
   // Feeds back one read: `bytes` delivered out of `asked`.
   void record(size_t bytes, size_t asked) {

@@ -303,6 +303,18 @@ struct PoolBlockAccess {
   static PoolCore* Core(const PoolBlock& block) noexcept {
     return block.core_;
   }
+  // Empties `block` without releasing it and returns its pool; the caller
+  // keeps data() and capacity() and gives them back to Adopt.
+  static PoolCore* Disown(PoolBlock& block) noexcept {
+    PoolCore* core = block.core_;
+    block.Forget();
+    return core;
+  }
+  // A handle again for a block Disown emptied.
+  static PoolBlock Adopt(std::byte* data, PoolCore* core,
+                         std::size_t capacity) noexcept {
+    return PoolBlock(data, core, capacity);
+  }
 };
 
 }  // namespace buf_internal

@@ -66,17 +66,30 @@ class Pooled : public ReadBufWindow {
 
   Pooled() : Pooled(Options()) {}
   explicit Pooled(const Options& options)
-      : size_(options.sizing), pool_(options.pool),
-        max_block_(options.sizing.max) {}
+      : size_(options.sizing), pool_(options.pool) {}
   // Blocks of at most `max_capacity` bytes (adaptive below that).
   // REQUIRES: 0 < max_capacity < 2^32 (CHECKed).
   explicit Pooled(size_t max_capacity) : Pooled(LimitsFor(max_capacity)) {}
 
-  Pooled(Pooled&&) noexcept = default;
-  Pooled& operator=(Pooled&&) noexcept = default;
+  Pooled(Pooled&& other) noexcept
+      : ReadBufWindow(std::move(other)), size_(other.size_), pool_(other.pool_),
+        block_pool_(std::exchange(other.block_pool_, nullptr)) {}
+  Pooled& operator=(Pooled&& other) noexcept {
+    if (this != &other) {
+      if (holds_memory()) Unhold();  // released here
+      ReadBufWindow::operator=(std::move(other));
+      size_ = other.size_;
+      pool_ = other.pool_;
+      block_pool_ = std::exchange(other.block_pool_, nullptr);
+    }
+    return *this;
+  }
+  ~Pooled() {
+    if (holds_memory()) Unhold();
+  }
 
   // True while a pool block is held.
-  bool holds_memory() const { return !block_.empty(); }
+  bool holds_memory() const { return block_pool_ != nullptr; }
 
   // Hook: takes a block if none is held. `size_hint`, if non-zero, caps the
   // block size below the adaptive estimate. A held block is kept, filled
@@ -84,20 +97,19 @@ class Pooled : public ReadBufWindow {
   // Errors: ResourceExhausted when the pool's cap is reached (the buffer
   // stays empty; the caller may retry later).
   absl::Status prepare(size_t size_hint) {
-    if (!block_.empty()) return absl::OkStatus();
+    if (holds_memory()) return absl::OkStatus();
     size_t want = size_.next();
     if (size_hint != 0) want = std::min(want, size_hint);
     BufferPool& pool = pool_ != nullptr ? *pool_ : BufferPool::ForThisThread();
     absl::StatusOr<PoolBlock> block = pool.Acquire(want);
     if (!block.ok()) return block.status();
-    block_ = *std::move(block);
-    Reset(block_.data(), block_.capacity(), /*initialized=*/0);
+    Hold(*std::move(block));
     return absl::OkStatus();
   }
 
   // Hook: gives the block back when nothing is filled.
   void release_idle() {
-    if (!block_.empty() && filled_size() == 0) ReleaseBlock();
+    if (holds_memory() && filled_size() == 0) ReleaseBlock();
   }
 
   // Hook: adaptive sizing feedback.
@@ -107,14 +119,15 @@ class Pooled : public ReadBufWindow {
   // leaves this buffer holding no memory. Empty PoolBytes when nothing is
   // filled (the block, if any, goes back to the pool).
   PoolBytes take_filled() {
-    if (block_.empty()) return PoolBytes();
+    if (!holds_memory()) return PoolBytes();
     const size_t filled = filled_size();
     if (filled == 0) {
       ReleaseBlock();
       return PoolBytes();
     }
+    PoolBlock block = Unhold();
     Reset(nullptr, 0, 0);
-    return PoolBytes(std::move(block_), filled);
+    return PoolBytes(std::move(block), filled);
   }
 
   // The next block size the adaptive estimate would ask for.
@@ -137,7 +150,7 @@ class Pooled : public ReadBufWindow {
                   keep_from, filled_size());
     const size_t keep = filled_size() - keep_from;
     min_capacity = std::max(min_capacity, keep);
-    if (!block_.empty() && capacity() >= min_capacity) {
+    if (holds_memory() && capacity() >= min_capacity) {
       if (keep_from != 0) {
         std::memmove(data(), data() + keep_from, keep);
         SetFilledAfterMove(keep);
@@ -154,15 +167,16 @@ class Pooled : public ReadBufWindow {
     absl::StatusOr<PoolBlock> block = pool.Acquire(min_capacity);
     if (!block.ok()) return block.status();
     if (keep != 0) std::memcpy(block->data(), data() + keep_from, keep);
-    block_ = *std::move(block);  // the old block goes back to its pool
-    Reset(block_.data(), block_.capacity(), /*initialized=*/0);
+    PoolBlock old = holds_memory() ? Unhold() : PoolBlock();
+    Hold(*std::move(block));
     SetFilled(keep);
+    // `old` goes back to its pool here.
     return absl::OkStatus();
   }
 
   // Hook: the largest block reserve() takes, Options::sizing.max (the
   // `max_capacity` of the Pooled(size_t) constructor).
-  size_t max_capacity() const { return max_block_; }
+  size_t max_capacity() const { return size_.max(); }
 
   // Hook (see read_buf_traits::take_filled): hands filled bytes
   // [offset, offset + length) out as PoolBytes viewing this same block --
@@ -190,12 +204,11 @@ class Pooled : public ReadBufWindow {
       std::memcpy(block->data(), data() + offset + length, tail);
       next = *std::move(block);
     }
-    PoolBytes out(std::move(block_), offset, length);
-    block_ = std::move(next);
-    if (block_.empty()) {
+    PoolBytes out(Unhold(), offset, length);
+    if (next.empty()) {
       Reset(nullptr, 0, 0);
     } else {
-      Reset(block_.data(), block_.capacity(), /*initialized=*/0);
+      Hold(std::move(next));
       SetFilled(tail);
     }
     return out;
@@ -213,9 +226,28 @@ class Pooled : public ReadBufWindow {
     return options;
   }
 
+  // The held block is the window's data() and capacity() plus the pool it
+  // came from (block_pool_): a PoolBlock beside the window would store the
+  // pointer and size twice, in every idle connection.
+  //
+  // Takes ownership of `block` and points the window at it (nothing
+  // filled). REQUIRES: !holds_memory(); !block.empty().
+  void Hold(PoolBlock block) {
+    std::byte* const d = block.data();
+    const size_t c = block.capacity();
+    block_pool_ = buf_internal::PoolBlockAccess::Disown(block);
+    Reset(d, c, /*initialized=*/0);
+  }
+  // Gives up ownership of the held block as a handle; the window still
+  // points at it until the caller Resets it. REQUIRES: holds_memory().
+  PoolBlock Unhold() {
+    return buf_internal::PoolBlockAccess::Adopt(
+        data(), std::exchange(block_pool_, nullptr), capacity());
+  }
+
   void ReleaseBlock() {
+    PoolBlock block = Unhold();
     Reset(nullptr, 0, 0);
-    block_.Release();
   }
 
   // After moving `filled` kept bytes to the front of the same block.
@@ -225,10 +257,9 @@ class Pooled : public ReadBufWindow {
     SetFilled(filled);
   }
 
-  PoolBlock block_;
   AdaptiveReadSize size_;
   BufferPool* pool_;
-  uint32_t max_block_;  // Options::sizing.max
+  buf_internal::PoolCore* block_pool_ = nullptr;  // non-null while a block is held
 };
 
 }  // namespace readbuf

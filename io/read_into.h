@@ -39,6 +39,7 @@
 #include <coroutine>
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 #include "absl/status/status.h"
@@ -99,13 +100,16 @@ size_t UnfilledIovecs(B& buf, size_t max, std::span<iovec> out, size_t& offered)
 // learn EAGAIN.
 // Not a coroutine: nothing here lives in a suspended frame.
 // Errors: as read_into; FailedPrecondition on a closed AsyncFd.
+namespace io_internal {
+
+// try_read_into() on the fd's readiness state itself (what a waiting
+// read_into holds). REQUIRES: `fs` not closed.
 template <ReadBuf B>
-absl::StatusOr<size_t> try_read_into(AsyncFd& fd, B& buf, size_t max = 0) {
-  if (!fd.valid()) return absl::FailedPreconditionError("read_into: the AsyncFd is closed");
+absl::StatusOr<size_t> TryReadInto(FdState* fs, B& buf, size_t max) {
   if (absl::Status s = read_buf_traits<B>::prepare(buf, max); !s.ok()) return s;
   std::array<iovec, 16> iov;
   size_t offered = 0;
-  const size_t count = io_internal::UnfilledIovecs(buf, max, iov, offered);
+  const size_t count = UnfilledIovecs(buf, max, iov, offered);
   if (count == 0) {
     return absl::FailedPreconditionError(
         "read_into: the buffer has no free space (clear() it or give a larger one)");
@@ -113,20 +117,29 @@ absl::StatusOr<size_t> try_read_into(AsyncFd& fd, B& buf, size_t max = 0) {
   buf_internal::ReadGuard guard(buf);
   ssize_t n;
   do {
-    n = count == 1 ? ::read(fd.fd(), iov[0].iov_base, iov[0].iov_len)
-                   : ::readv(fd.fd(), iov.data(), static_cast<int>(count));
+    n = count == 1 ? ::read(fs->fd, iov[0].iov_base, iov[0].iov_len)
+                   : ::readv(fs->fd, iov.data(), static_cast<int>(count));
   } while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    fd.mark_not_readable();
+    fs->NoteEagain(/*write=*/false);
     return WouldBlockError();
   }
-  if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read(fd=", fd.fd(), ")"));
+  if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read(fd=", fs->fd, ")"));
   const auto got = static_cast<size_t>(n);
   buf.advance(got);
   guard.Verify(got);
   read_buf_traits<B>::record_read(buf, got, offered);
-  if (got < offered) fd.mark_drained();
+  // AsyncFd::mark_drained().
+  if (got < offered && !fs->read_closed && fs->ShortReadDrains()) fs->readable = false;
   return got;
+}
+
+}  // namespace io_internal
+
+template <ReadBuf B>
+absl::StatusOr<size_t> try_read_into(AsyncFd& fd, B& buf, size_t max = 0) {
+  if (!fd.valid()) return absl::FailedPreconditionError("read_into: the AsyncFd is closed");
+  return io_internal::TryReadInto(io_internal::AsyncFdAccess::State(fd), buf, max);
 }
 
 namespace io_internal {
@@ -140,19 +153,17 @@ template <ReadBuf B>
 class [[nodiscard]] ReadIntoAwaiter {
  public:
   ReadIntoAwaiter(AsyncFd& fd, B& buf, size_t max)
-      : fd_(fd), fs_(AsyncFdAccess::State(fd)), buf_(buf), max_(max) {
-    node_.self = this;
-  }
+      : ReadIntoAwaiter(AsyncFdAccess::State(fd), buf, max) {}
   // Movable until awaited (timeout() takes it by value).
-  ReadIntoAwaiter(ReadIntoAwaiter&& o) noexcept : ReadIntoAwaiter(o.fd_, o.buf_, o.max_) {
-    READBUF_DCHECK(!o.hold_.held(), "moving a read_into that is waiting");
+  ReadIntoAwaiter(ReadIntoAwaiter&& o) noexcept : ReadIntoAwaiter(o.fs_, o.buf_, o.max_) {
+    READBUF_DCHECK(!o.held_, "moving a read_into that is waiting");
   }
   ReadIntoAwaiter& operator=(ReadIntoAwaiter&&) = delete;
   ~ReadIntoAwaiter() {
+    if (!held_) return;
     // Destroyed while waiting (the task was cancelled): unhook.
-    if (hold_.held() && !hold_.closed() && fs_->read_waiter == &node_) {
-      fs_->read_waiter = nullptr;
-    }
+    if (!fs_->closed && fs_->read_waiter == &node_) fs_->read_waiter = nullptr;
+    FdState::ReleaseHold(fs_);
   }
 
   bool await_ready() {
@@ -161,8 +172,8 @@ class [[nodiscard]] ReadIntoAwaiter {
       return true;
     }
     for (;;) {
-      if (fd_.is_readable()) {
-        result_ = try_read_into(fd_, buf_, max_);
+      if (fs_->readable) {
+        result_ = TryReadInto(fs_, buf_, max_);
         if (result_.ok() || !IsWouldBlock(result_.status())) return true;
       }
       read_buf_traits<B>::release_idle(buf_);
@@ -171,7 +182,7 @@ class [[nodiscard]] ReadIntoAwaiter {
         return true;
       }
       // Registration may report readiness synchronously on some backends.
-      if (!fd_.is_readable()) return false;
+      if (!fs_->readable) return false;
     }
   }
 
@@ -186,39 +197,45 @@ class [[nodiscard]] ReadIntoAwaiter {
   absl::StatusOr<size_t> await_resume() { return std::move(result_); }
 
  private:
-  struct Node : RunNode {
-    ReadIntoAwaiter* self = nullptr;
-  };
+  // Fields ordered to pack: a waiting read is part of every idle
+  // connection's frame.
+  ReadIntoAwaiter(FdState* fs, B& buf, size_t max)
+      : fs_(fs), buf_(buf),
+        // A read never returns more than 2 GiB, so a larger cap is none.
+        max_(static_cast<std::uint32_t>(std::min<size_t>(max, UINT32_MAX))) {}
 
   void Wait() {
     fs_->read_waiter = &node_;
     fs_->NoteSuspended(/*write=*/false);
-    hold_.Take(fs_);
+    if (!held_) {
+      held_ = true;  // the state outlives the wait (FdState::Hold)
+      fs_->Hold();
+    }
   }
 
   static void OnReadable(RunNode* n) {
-    ReadIntoAwaiter* self = static_cast<Node*>(n)->self;
-    if (self->hold_.closed()) {
+    ReadIntoAwaiter* self = ContainerOf(n, &ReadIntoAwaiter::node_);
+    if (self->fs_->closed) {
       self->result_ = self->fs_->ClosedError("read");
     } else {
-      self->result_ = try_read_into(self->fd_, self->buf_, self->max_);
+      self->result_ = TryReadInto(self->fs_, self->buf_, self->max_);
       if (!self->result_.ok() && IsWouldBlock(self->result_.status())) {
         read_buf_traits<B>::release_idle(self->buf_);
         self->Wait();  // spurious: the fd is marked not readable again
         return;
       }
     }
-    self->hold_.Release();
+    self->held_ = false;
+    FdState::ReleaseHold(self->fs_);
     self->node_.h.resume();
   }
 
-  AsyncFd& fd_;
-  FdState* fs_;
+  FdState* fs_;  // held (FdState::Hold) while waiting
   B& buf_;
-  size_t max_;
   absl::StatusOr<size_t> result_ = size_t{0};  // set before await_resume
-  FdHold hold_;  // while suspended
-  Node node_;
+  RunNode node_;
+  std::uint32_t max_;
+  bool held_ = false;
 };
 
 }  // namespace io_internal
@@ -227,7 +244,7 @@ class [[nodiscard]] ReadIntoAwaiter {
 // the bytes read; 0 means EOF. Before each wait, a deferring buffer with
 // nothing filled gives its memory back (read_buf_traits<B>::release_idle), so
 // an idle connection holds none. The awaitable has no coroutine frame: a
-// pending read costs about 100 bytes inside the caller's frame.
+// pending read costs about 80 bytes inside the caller's frame.
 // REQUIRES: on the reactor core that owns `fd`; no other read in progress on
 // it; `fd` and `buf` outlive the co_await.
 // Errors: the buffer's prepare() error (e.g. ResourceExhausted from a capped

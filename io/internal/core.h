@@ -105,6 +105,9 @@ class TaskStateBase : public Scope {
   std::atomic<std::uint8_t> done_{kRunning};
   std::atomic<bool> cancel_posted_{false};
   bool adopted_ = false;  // on-core: the core has taken the task in
+  // The spawn message is in the inbox: msg_ is taken, and a cancel from
+  // another thread only marks the task (HandleSpawn sees the mark).
+  std::atomic<bool> spawn_pending_{false};
  private:
   std::atomic<int> refs_{1};
 
@@ -112,8 +115,9 @@ class TaskStateBase : public Scope {
   WaitQueue joiners_;  // guarded by mu_
   Core* core_ = nullptr;
   std::coroutine_handle<> root_;
-  MsgNode spawn_msg_;
-  MsgNode cancel_msg_;
+  // The spawn message (HandleSpawn), then, once that has been handled, the
+  // one cross-thread cancel message (HandleCancel): one node for both.
+  MsgNode msg_;
   TaskStateBase* live_prev_ = nullptr;  // core's live list, on-core only
   TaskStateBase* live_next_ = nullptr;
 

@@ -33,11 +33,15 @@ void TaskStateBase::RequestCancel() {
     core_->CancelTask(this);
     return;
   }
+  // Store the mark, then load spawn_pending_; HandleSpawn stores that, then
+  // loads the mark (both sequentially consistent): it sees the mark, or this
+  // sees the spawn handled and msg_ free for the cancel.
   MarkCancelRequested();
+  if (spawn_pending_.load()) return;
   if (cancel_posted_.exchange(true)) return;
   Ref();
-  cancel_msg_.handler = &HandleCancel;
-  if (!core_->Post(&cancel_msg_)) Unref();
+  msg_.handler = &HandleCancel;
+  if (!core_->Post(&msg_)) Unref();
 }
 
 void TaskStateBase::BlockUntilDone() {
@@ -50,8 +54,9 @@ void TaskStateBase::Cancelled(Core* core) { DestroyTask(core, this); }
 // Spawning, cancelling and finishing tasks
 // ---------------------------------------------------------------------------
 void HandleSpawn(Core* core, MsgNode* m) {
-  TaskStateBase* st = ContainerOf(m, &TaskStateBase::spawn_msg_);
+  TaskStateBase* st = ContainerOf(m, &TaskStateBase::msg_);
   st->adopted_ = true;
+  st->spawn_pending_.store(false);  // msg_ is free (see RequestCancel)
   if (!core->accepting_ || st->cancel_requested()) {
     bool ok = st->TryBeginDestroy();
     READBUF_CHECK(ok, "unstarted task is pinned");
@@ -67,7 +72,7 @@ void HandleSpawn(Core* core, MsgNode* m) {
 }
 
 void HandleCancel(Core* core, MsgNode* m) {
-  TaskStateBase* st = ContainerOf(m, &TaskStateBase::cancel_msg_);
+  TaskStateBase* st = ContainerOf(m, &TaskStateBase::msg_);
   core->CancelTask(st);
   st->Unref();
 }
@@ -92,12 +97,13 @@ void SpawnOn(Core* core, TaskStateBase* st, std::coroutine_handle<> root) {
   st->root_ = root;
   st->node.h = root;
   st->node.scope = st;
-  st->spawn_msg_.handler = &HandleSpawn;
+  st->msg_.handler = &HandleSpawn;
   if (core == CurrentCore()) {
-    HandleSpawn(core, &st->spawn_msg_);
+    HandleSpawn(core, &st->msg_);
     return;
   }
-  if (core->Post(&st->spawn_msg_)) return;
+  st->spawn_pending_.store(true, std::memory_order_relaxed);  // Post publishes it
+  if (core->Post(&st->msg_)) return;
   // The core has finished: complete as cancelled here, without running.
   st->root_ = {};
   root.destroy();

@@ -74,12 +74,10 @@ class Scope {
 
   // Requests cancellation (any thread for a task's root scope, on-core for a
   // branch); Cancelled() performs it once TryBeginDestroy succeeds.
-  void MarkCancelRequested() {
-    cancel_requested_.store(true, std::memory_order_release);
-  }
-  bool cancel_requested() const {
-    return cancel_requested_.load(std::memory_order_acquire);
-  }
+  // Sequentially consistent: a cross-thread cancel and the spawn message
+  // each store, then load the other's flag (TaskStateBase::RequestCancel).
+  void MarkCancelRequested() { cancel_requested_.store(true); }
+  bool cancel_requested() const { return cancel_requested_.load(); }
 
   // Destroys what the scope holds and completes it as cancelled (the root:
   // the task's frames; a branch: the raced awaitable, then resumes the

@@ -29,26 +29,25 @@ void Waiter::Wake() {
 
 void WaitQueue::PushBack(Waiter* w) {
   w->state = Waiter::kQueued;
-  w->next = nullptr;
-  w->prev = tail_;
-  if (tail_ != nullptr) {
-    tail_->next = w;
-  } else {
+  if (head_ == nullptr) {
+    w->prev = w->next = w;
     head_ = w;
+    return;
   }
-  tail_ = w;
+  Waiter* tail = head_->prev;
+  w->prev = tail;
+  w->next = head_;
+  tail->next = w;
+  head_->prev = w;
 }
 
 void WaitQueue::Remove(Waiter* w) {
-  if (w->prev != nullptr) {
+  if (w->next == w) {
+    head_ = nullptr;
+  } else {
     w->prev->next = w->next;
-  } else {
-    head_ = w->next;
-  }
-  if (w->next != nullptr) {
     w->next->prev = w->prev;
-  } else {
-    tail_ = w->prev;
+    if (head_ == w) head_ = w->next;
   }
   w->prev = w->next = nullptr;
   w->state = Waiter::kIdle;

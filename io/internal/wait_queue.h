@@ -44,17 +44,19 @@ struct Waiter {
   void Wake();
 };
 
+// A FIFO of Waiters: circular through prev/next, so one pointer (every
+// spawned task carries a WaitQueue for its joiners).
 class WaitQueue {
  public:
   bool empty() const { return head_ == nullptr; }
   void PushBack(Waiter* w);
+  // REQUIRES: `w` is in this queue.
   void Remove(Waiter* w);
   // Unlinks and claims the first waiter whose scope is not being destroyed.
   Waiter* ClaimOne();
 
  private:
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
+  Waiter* head_ = nullptr;  // head_->prev is the tail
 };
 
 }  // namespace io_internal
