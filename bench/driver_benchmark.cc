@@ -5,13 +5,17 @@
 // The Driver's cost per operation (io/driver.h) beside the runtime's on the
 // same operations, on both backends: a batch of 8 file ReadAt of 4 KiB
 // (driver: one push_batch and submit_and_wait until all 8 are back; runtime:
-// one task awaiting File::read_at 8 times in turn), and a 64-byte ping-pong
-// over TCP loopback (driver: both ends on one Driver; runtime: an echo task
-// and the client on one core). Real time; items = operations.
+// one task awaiting File::read_at 8 times in turn, and 8 spawned tasks
+// reading at once, joined), and a 64-byte ping-pong over TCP loopback
+// (driver: both ends on one Driver; runtime: an echo task and the client on
+// one core). Real time; items = file reads or round trips; `syscalls` is per
+// item, counted with the kernel's tracepoints (absent when they cannot be
+// read: needs root or perf_event_paranoid <= 1).
 //
-//   ./bazelw run -c opt //bench:driver_benchmark
+//   ./bazelw run //bench:driver_benchmark   (bazel run builds --config=opt)
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/mman.h>
@@ -19,11 +23,14 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "bench/harness/syscall_counter.h"
 #include "benchmark/benchmark.h"
 #include "buf/uninit.h"
 #include "io/address.h"
@@ -53,6 +60,31 @@ int MakeFile() {
   return fd;
 }
 
+// Every thread of this process (a Runtime's cores included).
+std::vector<pid_t> Threads() {
+  std::vector<pid_t> tids;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') tids.push_back(static_cast<pid_t>(std::atol(e->d_name)));
+    }
+    ::closedir(d);
+  }
+  return tids;
+}
+
+// Counts the process's syscalls from construction to Report().
+class Syscalls {
+ public:
+  Syscalls() : counter_(bench::SyscallCounter::Attach(Threads())) {}
+  void Report(benchmark::State& state, double items) const {
+    if (!counter_.ok() || items == 0) return;
+    state.counters["syscalls"] = static_cast<double>(counter_->Read()) / items;
+  }
+
+ private:
+  absl::StatusOr<bench::SyscallCounter> counter_;
+};
+
 void BM_DriverReadAtBatch8(benchmark::State& state) {
   absl::StatusOr<Driver> d = Driver::Create(DriverOptions{.backend = Kind(state), .entries = 8});
   const int fd = MakeFile();
@@ -66,13 +98,18 @@ void BM_DriverReadAtBatch8(benchmark::State& state) {
   for (std::size_t i = 0; i < kBatch; ++i) {
     batch.push_back({driver::ReadAt{fd, bufs[i], i * kChunk}, i});
   }
+  Syscalls syscalls;
   for (auto _ : state) {
     for (Uninit& b : bufs) b.clear();
-    d->push_batch(batch);
+    if (!d->push_batch(batch).ok()) {
+      state.SkipWithError("push_batch failed");
+      break;
+    }
     std::size_t done = 0;
     driver::Completion out[kBatch];
     while (done < kBatch) done += d->submit_and_wait(std::nullopt, out);
   }
+  syscalls.Report(state, static_cast<double>(state.iterations() * kBatch));
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.SetLabel(d->backend_name());
   ::close(fd);
@@ -86,6 +123,7 @@ void BM_RuntimeReadAt8(benchmark::State& state) {
     state.SkipWithError("setup failed");
     return;
   }
+  Syscalls syscalls;
   (void)rt.block_on([&]() -> Task<void> {
     std::vector<std::byte> buf(kChunk);
     for (auto _ : state) {
@@ -95,6 +133,38 @@ void BM_RuntimeReadAt8(benchmark::State& state) {
       }
     }
   }());
+  syscalls.Report(state, static_cast<double>(state.iterations() * kBatch));
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.SetLabel(rt.backend_name());
+  ::close(fd);
+}
+
+// The runtime's way to have 8 reads in flight at once: 8 tasks, joined.
+void BM_RuntimeReadAt8Concurrent(benchmark::State& state) {
+  const int fd = MakeFile();
+  Runtime rt(RuntimeOptions{.n_cores = 1, .backend = Kind(state)});
+  absl::StatusOr<File> f = File::open(absl::StrCat("/proc/self/fd/", fd));
+  if (fd < 0 || !f.ok()) {
+    state.SkipWithError("setup failed");
+    return;
+  }
+  Syscalls syscalls;
+  (void)rt.block_on([&]() -> Task<void> {
+    std::vector<std::vector<std::byte>> bufs(kBatch, std::vector<std::byte>(kChunk));
+    std::vector<JoinHandle<void>> handles;
+    handles.reserve(kBatch);
+    for (auto _ : state) {
+      for (std::size_t i = 0; i < kBatch; ++i) {
+        handles.push_back(spawn([](File* f, std::span<std::byte> b, std::uint64_t at) -> Task<void> {
+          absl::StatusOr<std::size_t> n = co_await f->read_at(b, at);
+          benchmark::DoNotOptimize(n);
+        }(&*f, bufs[i], i * kChunk)));
+      }
+      for (JoinHandle<void>& h : handles) (void)co_await std::move(h);
+      handles.clear();
+    }
+  }());
+  syscalls.Report(state, static_cast<double>(state.iterations() * kBatch));
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.SetLabel(rt.backend_name());
   ::close(fd);
@@ -132,25 +202,34 @@ void BM_DriverPingPong64(benchmark::State& state) {
   const auto bytes = std::as_bytes(std::span<const char>(msg));
   Uninit buf(kMessage);
   driver::Completion out[4];
-  auto round = [&](int from, int to) {
+  // One direction: a Send and the peer's Recv, pushed together.
+  auto half = [&](int from, int to) {
     buf.clear();
-    d->push(driver::Send{from, bytes}, 1);
-    d->push(driver::Recv{to, buf}, 2);
+    const bool pushed = d->push(driver::Send{from, bytes}, 1).ok() &&
+                        d->push(driver::Recv{to, buf}, 2).ok();
     std::size_t done = 0;
-    while (done < 2) done += d->submit_and_wait(std::nullopt, out);
+    while (pushed && done < 2) done += d->submit_and_wait(std::nullopt, out);
+    return pushed;
   };
+  Syscalls syscalls;
   for (auto _ : state) {
-    round(c, s);
-    round(s, c);
+    if (!half(c, s) || !half(s, c)) {
+      state.SkipWithError("push failed");
+      break;
+    }
   }
+  syscalls.Report(state, static_cast<double>(state.iterations()));
   state.SetItemsProcessed(state.iterations());  // round trips
   state.SetLabel(d->backend_name());
+  (void)d->detach(c);
+  (void)d->detach(s);
   ::close(c);
   ::close(s);
 }
 
 void BM_RuntimePingPong64(benchmark::State& state) {
   Runtime rt(RuntimeOptions{.n_cores = 1, .backend = Kind(state)});
+  std::optional<Syscalls> syscalls;
   (void)rt.block_on([&]() -> Task<void> {
     absl::StatusOr<TcpListener> l = TcpListener::bind(*SocketAddress::Parse("127.0.0.1:0"));
     if (!l.ok()) co_return;
@@ -169,6 +248,7 @@ void BM_RuntimePingPong64(benchmark::State& state) {
     if (!conn.ok()) co_return;
     const std::string msg(kMessage, 'p');
     std::vector<std::byte> b(kMessage);
+    syscalls.emplace();
     for (auto _ : state) {
       (void)co_await conn->write_all(std::as_bytes(std::span<const char>(msg)));
       std::size_t got = 0;
@@ -178,6 +258,7 @@ void BM_RuntimePingPong64(benchmark::State& state) {
         got += *n;
       }
     }
+    syscalls->Report(state, static_cast<double>(state.iterations()));
     conn->close();
     (void)co_await std::move(echo);
   }());
@@ -188,6 +269,7 @@ void BM_RuntimePingPong64(benchmark::State& state) {
 // Arg 0: epoll, 1: io_uring.
 BENCHMARK(BM_DriverReadAtBatch8)->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_RuntimeReadAt8)->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_RuntimeReadAt8Concurrent)->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_DriverPingPong64)->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_RuntimePingPong64)->Arg(0)->Arg(1)->UseRealTime();
 

@@ -18,8 +18,10 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "buf/uninit.h"
 #include "io/driver.h"
 
@@ -59,14 +61,19 @@ int main(int argc, char** argv) {
   std::vector<readbuf::Uninit> chunks;
   for (std::size_t i = 0; i < kBatch; ++i) chunks.emplace_back(kChunk);
   std::uint64_t offset = 0;
+  std::vector<readbuf::driver::Entry> batch;
+  batch.reserve(kBatch);
   for (bool eof = false; !eof;) {
     // One batch: chunk i reads [offset + i * kChunk, + kChunk).
-    std::vector<readbuf::driver::Entry> batch;
+    batch.clear();
     for (std::size_t i = 0; i < kBatch; ++i) {
       chunks[i].clear();
       batch.push_back({readbuf::driver::ReadAt{fd, chunks[i], offset + i * kChunk}, i});
     }
-    if (!driver->push_batch(batch)) return 1;  // cannot happen: the queue is empty
+    if (absl::Status pushed = driver->push_batch(batch); !pushed.ok()) {
+      std::fprintf(stderr, "driver_cat: %s\n", pushed.ToString().c_str());
+      return 1;
+    }
     std::int32_t results[kBatch];
     std::size_t done = 0;
     while (done < kBatch) {

@@ -1,3 +1,7 @@
+// -----------------------------------------------------------------------------
+// File: io/driver.cc
+// -----------------------------------------------------------------------------
+//
 // Driver: the public face of io_internal::DriverEngine (io/internal/
 // driver_engine.h), which holds the slots and drives the backend.
 
@@ -26,11 +30,11 @@ const std::string& Driver::backend_note() const { return engine_->note(); }
 absl::Status Driver::attach(int fd) { return engine_->Attach(fd); }
 absl::Status Driver::detach(int fd) { return engine_->Detach(fd); }
 
-bool Driver::push(const driver::Op& op, std::uint64_t user_data) {
+absl::Status Driver::push(const driver::Op& op, std::uint64_t user_data) {
   return engine_->Push(op, user_data);
 }
 
-bool Driver::push_batch(std::span<const driver::Entry> entries) {
+absl::Status Driver::push_batch(std::span<const driver::Entry> entries) {
   return engine_->PushBatch(entries);
 }
 
@@ -41,7 +45,7 @@ std::size_t Driver::submit_and_wait(std::optional<BootClock::time_point> deadlin
   return engine_->SubmitAndWait(ns, out);
 }
 
-std::size_t Driver::cancel(std::uint64_t user_data) { return engine_->Cancel(user_data); }
+absl::Status Driver::cancel(std::uint64_t user_data) { return engine_->Cancel(user_data); }
 std::size_t Driver::capacity() const { return engine_->capacity(); }
 std::size_t Driver::free_entries() const { return engine_->free_slots(); }
 

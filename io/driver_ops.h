@@ -53,6 +53,9 @@ class ReadBufRef {
   // Advances by `got` bytes of `offered` and records the read.
   void commit(std::size_t got, std::size_t offered) const { ops_->commit(buf_, got, offered); }
   void release_idle() const { ops_->release_idle(buf_); }
+  // read_buf_traits<B>::kDefersMemory: the buffer holds no memory until
+  // prepare() (Pooled).
+  bool defers_memory() const { return ops_->defers_memory; }
   // Where the next byte read would go (the debug check that the buffer did
   // not move while its read was in flight).
   const void* write_ptr() const { return ops_->write_ptr(buf_); }
@@ -64,6 +67,7 @@ class ReadBufRef {
     void (*commit)(void*, std::size_t, std::size_t);
     void (*release_idle)(void*);
     const void* (*write_ptr)(void*);
+    bool defers_memory;
   };
 
   template <ReadBuf B>
@@ -92,14 +96,16 @@ class ReadBufRef {
       },
       [](void* b) { read_buf_traits<B>::release_idle(*static_cast<B*>(b)); },
       [](void* b) -> const void* { return static_cast<B*>(b)->unfilled().write_ptr(); },
+      read_buf_traits<B>::kDefersMemory,
   };
 
   void* buf_;
   const Ops* ops_;
 };
 
-// Positional read of a file (pread; IORING_OP_READ / READV). Result: bytes
-// read (0 at end of file) or -errno.
+// Positional read of a file into `buf` (pread, or preadv over the segments
+// of a vectored buffer; IORING_OP_READ / READV). Result: bytes read (0 at
+// end of file) or -errno.
 struct ReadAt {
   int fd;
   ReadBufRef buf;
@@ -114,8 +120,9 @@ struct WriteAt {
   std::uint64_t offset = 0;
 };
 
-// Receives into `buf` (recv, recvmsg for a vectored buffer). REQUIRES: `fd`
-// attached (Driver::attach). Result: bytes (0 at EOF) or -errno.
+// Receives into `buf`: recv, or one recvmsg over the segments of a vectored
+// buffer (Vectored<N>). REQUIRES: `fd` attached (Driver::attach). Result:
+// bytes (0 at EOF) or -errno.
 struct Recv {
   int fd;
   ReadBufRef buf;
@@ -175,7 +182,8 @@ struct Entry {
 
 // What submit_and_wait() returns for an operation: its user_data and its
 // result (bytes, a new fd or 0 on success; -errno on failure; -ECANCELED
-// after cancel() unless the operation finished first).
+// after cancel() unless the operation finished first; -ENOBUFS for a read
+// whose ReadBuf offered no space or whose prepare() failed).
 struct Completion {
   std::uint64_t user_data = 0;
   std::int32_t result = 0;

@@ -1,12 +1,21 @@
-// DriverEngine: slots, attach, push, cancel and reaping, common to both
-// backends; the backend-specific halves are driver_uring.cc and
-// driver_epoll.cc. See io/internal/driver_engine.h for the contracts.
+// -----------------------------------------------------------------------------
+// File: io/internal/driver_engine.cc
+// -----------------------------------------------------------------------------
+//
+// DriverEngine: slots, attach, push (with its checks), cancel, reaping and
+// teardown, common to both backends; the backend-specific halves are
+// driver_uring.cc and driver_epoll.cc. See io/internal/driver_engine.h for
+// the contracts.
 
 #include "io/internal/driver_engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <unistd.h>
 
+#include <iterator>
+#include <thread>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -17,6 +26,17 @@
 
 namespace readbuf {
 namespace io_internal {
+namespace {
+
+// The operation's name, for error messages.
+const char* OpName(const driver::Op& op) {
+  static constexpr const char* kNames[] = {"ReadAt", "WriteAt", "Recv",    "Send",        "SendV",
+                                           "Accept", "Connect", "Timeout", "PollReadable"};
+  static_assert(std::size(kNames) == std::variant_size_v<driver::Op>);
+  return kNames[op.index()];
+}
+
+}  // namespace
 
 void SlotList::PushBack(DriverSlot* s) {
   s->link_next = nullptr;
@@ -79,6 +99,10 @@ absl::StatusOr<std::unique_ptr<DriverEngine>> DriverEngine::Create(BackendKind r
 DriverEngine::DriverEngine(std::unique_ptr<Backend> backend, std::uint32_t entries)
     : backend_(std::move(backend)),
       kernel_ops_(backend_->SupportsKernelOps()),
+      owner_(std::this_thread::get_id()),
+      full_(absl::ResourceExhaustedError(absl::StrCat(
+          "Driver: all ", entries,
+          " entries hold operations (DriverOptions::entries); reap completions first"))),
       n_slots_(entries),
       slots_(new DriverSlot[entries]) {
   for (std::size_t i = 0; i < n_slots_; ++i) {
@@ -95,7 +119,7 @@ DriverEngine::~DriverEngine() {
   for (std::size_t i = 0; i < n_slots_; ++i) {
     DriverSlot& s = slots_[i];
     if (s.phase != DriverSlot::Phase::kFree && s.phase != DriverSlot::Phase::kReady) {
-      Cancel(s.user_data);
+      CancelMatching(s.user_data);
     }
   }
   const std::int64_t give_up = BootTimeNowNs() + 10'000'000'000;
@@ -109,6 +133,12 @@ DriverEngine::~DriverEngine() {
       WaitEpoll(BootTimeNowNs());
     }
   }
+  // A connection accepted but never reaped belongs to no one: close it.
+  for (DriverSlot* s = ready_.head; s != nullptr; s = s->link_next) {
+    if (std::holds_alternative<driver::Accept>(s->desc) && s->done_result >= 0) {
+      ::close(s->done_result);
+    }
+  }
   for (DriverFd* df : fds_) {
     if (df == nullptr) continue;
     if (!kernel_ops_) backend_->Deregister(df);
@@ -118,15 +148,17 @@ DriverEngine::~DriverEngine() {
 }
 
 absl::Status DriverEngine::Attach(int fd) {
+  CheckThread();
   if (fd < 0) return absl::InvalidArgumentError(absl::StrCat("Driver::attach(fd=", fd, ")"));
   if (FindFd(fd) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat("Driver::attach(fd=", fd, "): already attached"));
   }
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0) return absl::ErrnoToStatus(errno, absl::StrCat("Driver::attach: fcntl(fd=", fd, ")"));
   auto df = std::make_unique<DriverFd>(fd);
   if (!kernel_ops_) {
     // Readiness ops retry after EAGAIN: the fd must not block.
-    const int fl = ::fcntl(fd, F_GETFL);
-    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+    if ((fl & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
       return absl::ErrnoToStatus(errno, absl::StrCat("Driver::attach: fcntl(fd=", fd, ", O_NONBLOCK)"));
     }
     if (absl::Status s = backend_->Register(df.get()); !s.ok()) return s;
@@ -137,13 +169,15 @@ absl::Status DriverEngine::Attach(int fd) {
 }
 
 absl::Status DriverEngine::Detach(int fd) {
+  CheckThread();
   DriverFd* df = FindFd(fd);
   if (df == nullptr) {
     return absl::NotFoundError(absl::StrCat("Driver::detach(fd=", fd, "): not attached"));
   }
-  if (!df->readers.empty() || !df->writers.empty()) {
+  if (df->ops != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("Driver::detach(fd=", fd, "): operations are waiting on it"));
+        absl::StrCat("Driver::detach(fd=", fd, "): ", df->ops,
+                     " operations on it have not completed (cancel and reap them first)"));
   }
   if (!kernel_ops_) backend_->Deregister(df);
   fds_[fd] = nullptr;
@@ -151,9 +185,63 @@ absl::Status DriverEngine::Detach(int fd) {
   return absl::OkStatus();
 }
 
-bool DriverEngine::Push(const driver::Op& op, std::uint64_t user_data) {
+void DriverEngine::CheckThread() const {
+  READBUF_DCHECK(std::this_thread::get_id() == owner_,
+                 "a Driver is used on the thread that created it only");
+}
+
+absl::Status DriverEngine::Validate(const driver::Op& op, DriverFd** dfd) const {
+  *dfd = nullptr;
+  return std::visit(
+      [&](const auto& o) -> absl::Status {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, driver::Timeout>) {
+          return absl::OkStatus();
+        } else {
+          if (o.fd < 0) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("Driver::push: ", OpName(op), " on fd ", o.fd));
+          }
+          if constexpr (!std::is_same_v<T, driver::ReadAt> && !std::is_same_v<T, driver::WriteAt>) {
+            *dfd = FindFd(o.fd);
+            if (*dfd == nullptr) {
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "Driver::push: ", OpName(op), " on fd ", o.fd,
+                  ", which is not attached (Driver::attach)"));
+            }
+          }
+          return absl::OkStatus();
+        }
+      },
+      op);
+}
+
+absl::Status DriverEngine::Push(const driver::Op& op, std::uint64_t user_data) {
+  CheckThread();
+  if (free_.empty()) return full_;
+  DriverFd* dfd;
+  if (absl::Status s = Validate(op, &dfd); !s.ok()) return s;
+  PushValid(op, user_data, dfd);
+  return absl::OkStatus();
+}
+
+absl::Status DriverEngine::PushBatch(std::span<const driver::Entry> entries) {
+  CheckThread();
+  if (entries.size() > n_free_) return full_;
+  DriverFd* dfd;
+  for (const driver::Entry& e : entries) {
+    if (absl::Status s = Validate(e.op, &dfd); !s.ok()) return s;
+  }
+  for (const driver::Entry& e : entries) {
+    (void)Validate(e.op, &dfd);  // checked above; finds the fd again
+    PushValid(e.op, e.user_data, dfd);
+  }
+  return absl::OkStatus();
+}
+
+void DriverEngine::PushValid(const driver::Op& op, std::uint64_t user_data, DriverFd* dfd) {
   DriverSlot* s = free_.PopFront();
-  if (s == nullptr) return false;
+  READBUF_DCHECK(s != nullptr, "DriverEngine::PushValid without a free slot");
   --n_free_;
   s->desc = op;
   s->user_data = user_data;
@@ -161,19 +249,10 @@ bool DriverEngine::Push(const driver::Op& op, std::uint64_t user_data) {
   s->connecting = false;
   s->offered = 0;
   s->read_at = nullptr;
+  s->dfd = dfd;
+  if (dfd != nullptr) ++dfd->ops;
   ++in_flight_;
   Start(s);
-  return true;
-}
-
-bool DriverEngine::PushBatch(std::span<const driver::Entry> entries) {
-  if (entries.size() > n_free_) return false;
-  for (const driver::Entry& e : entries) {
-    const bool pushed = Push(e.op, e.user_data);
-    READBUF_DCHECK(pushed, "a free slot vanished during push_batch");
-    (void)pushed;
-  }
-  return true;
 }
 
 void DriverEngine::Start(DriverSlot* s) {
@@ -200,6 +279,7 @@ void DriverEngine::Finish(DriverSlot* s, std::int32_t result) {
       buf->release_idle();
     }
   }
+  if (s->dfd != nullptr) --s->dfd->ops;
   s->done_result = result;
   s->phase = DriverSlot::Phase::kReady;
   --in_flight_;
@@ -213,6 +293,7 @@ std::size_t DriverEngine::Reap(std::span<driver::Completion> out) {
     out[n++] = driver::Completion{s->user_data, s->done_result};
     s->phase = DriverSlot::Phase::kFree;
     s->desc = driver::Timeout{};  // drop references to caller memory
+    s->dfd = nullptr;
     free_.PushBack(s);
     ++n_free_;
   }
@@ -221,6 +302,7 @@ std::size_t DriverEngine::Reap(std::span<driver::Completion> out) {
 
 std::size_t DriverEngine::SubmitAndWait(std::optional<std::int64_t> deadline_ns,
                                         std::span<driver::Completion> out) {
+  CheckThread();
   if (kernel_ops_) {
     WaitUring(deadline_ns);
   } else {
@@ -229,7 +311,15 @@ std::size_t DriverEngine::SubmitAndWait(std::optional<std::int64_t> deadline_ns,
   return Reap(out);
 }
 
-std::size_t DriverEngine::Cancel(std::uint64_t user_data) {
+absl::Status DriverEngine::Cancel(std::uint64_t user_data) {
+  CheckThread();
+  if (CancelMatching(user_data) != 0) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("Driver::cancel(user_data=", user_data,
+                                          "): no such operation in flight (it completed, or "
+                                          "was never pushed)"));
+}
+
+std::size_t DriverEngine::CancelMatching(std::uint64_t user_data) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < n_slots_; ++i) {
     DriverSlot* s = &slots_[i];
@@ -256,10 +346,11 @@ std::size_t DriverEngine::Cancel(std::uint64_t user_data) {
         ++n;
         break;
       case DriverSlot::Phase::kInFlight:
+        // Counted even when asked before: it is still in flight.
+        ++n;
         if (!s->cancel_sent) {
           s->cancel_sent = true;
           backend_->CancelKernelOp(s);
-          ++n;
         }
         break;
     }

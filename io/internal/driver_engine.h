@@ -8,8 +8,9 @@
 // KernelOpSink; on epoll the engine runs the syscall itself, parks it on its
 // fd's readiness (registered with the epoll Backend) when it would block, and
 // keeps Timeouts in a TimerHeap. REQUIRES: used on one thread, which runs no
-// reactor core. Lifetimes: a slot's memory (iovecs, msghdr, timespec) lives
-// in the engine; the caller's buffers live until their completion is reaped.
+// reactor core (debug builds CHECK the thread). Lifetimes: a slot's memory
+// (iovecs, msghdr, timespec, a Connect's address) lives in the engine; the
+// caller's buffers live until their completion is reaped.
 
 #ifndef READBUF_IO_INTERNAL_DRIVER_ENGINE_H_
 #define READBUF_IO_INTERNAL_DRIVER_ENGINE_H_
@@ -24,6 +25,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -68,8 +70,8 @@ struct DriverSlot : KernelOp {
   msghdr msg{};
   __kernel_timespec ts{};
   DriverTimer timer;
-  struct DriverFd* parked_on = nullptr;
-  bool parked_write = false;  // in parked_on->writers (else readers)
+  struct DriverFd* dfd = nullptr;  // the attached fd a socket op runs on
+  bool parked_write = false;  // parked in dfd->writers (else readers)
   DriverSlot* link_next = nullptr;  // free, pending, ready or parked list
   DriverSlot* link_prev = nullptr;
 };
@@ -84,11 +86,13 @@ struct SlotList {
   void Remove(DriverSlot* s);
 };
 
-// An attached fd (epoll: registered with the backend).
+// An attached fd (epoll: registered with the backend, and FdState's
+// readable / writable flags track readiness as a core's do).
 struct DriverFd : FdState {
   explicit DriverFd(int f) : FdState(f, FdShape::kUnknown) {}
-  SlotList readers;  // Recv, Accept, PollReadable
-  SlotList writers;  // Send, SendV, Connect
+  std::uint32_t ops = 0;  // pushed operations on it not yet completed
+  SlotList readers;       // epoll, parked: Recv, Accept, PollReadable
+  SlotList writers;       // epoll, parked: Send, SendV, Connect
 };
 
 class DriverEngine final : public KernelOpSink, private ReadinessSink {
@@ -108,11 +112,11 @@ class DriverEngine final : public KernelOpSink, private ReadinessSink {
 
   absl::Status Attach(int fd);
   absl::Status Detach(int fd);
-  bool Push(const driver::Op& op, std::uint64_t user_data);
-  bool PushBatch(std::span<const driver::Entry> entries);
+  absl::Status Push(const driver::Op& op, std::uint64_t user_data);
+  absl::Status PushBatch(std::span<const driver::Entry> entries);
   std::size_t SubmitAndWait(std::optional<std::int64_t> deadline_ns,
                             std::span<driver::Completion> out);
-  std::size_t Cancel(std::uint64_t user_data);
+  absl::Status Cancel(std::uint64_t user_data);
 
   // KernelOpSink (io_uring).
   void OnKernelOpDone(KernelOp* op) override;
@@ -123,6 +127,14 @@ class DriverEngine final : public KernelOpSink, private ReadinessSink {
   DriverFd* FindFd(int fd) const {
     return fd >= 0 && static_cast<std::size_t>(fd) < fds_.size() ? fds_[fd] : nullptr;
   }
+  // OK, or why `op` cannot be pushed (bad or unattached fd); `*dfd` is the
+  // attached fd a socket op runs on.
+  absl::Status Validate(const driver::Op& op, DriverFd** dfd) const;
+  // Takes a free slot for a validated op. REQUIRES: a free slot.
+  void PushValid(const driver::Op& op, std::uint64_t user_data, DriverFd* dfd);
+  // Asks every in-flight op tagged `user_data` to cancel; how many matched.
+  std::size_t CancelMatching(std::uint64_t user_data);
+  void CheckThread() const;
   void Start(DriverSlot* s);
   void Finish(DriverSlot* s, std::int32_t result);
   std::size_t Reap(std::span<driver::Completion> out);
@@ -137,13 +149,21 @@ class DriverEngine final : public KernelOpSink, private ReadinessSink {
   bool TryOnce(DriverSlot* s);
   void Park(DriverSlot* s);
   void Unpark(DriverSlot* s);
-  void RetryParked(SlotList& list);
+  // Parks `s` unless it may run now (its direction is ready, nothing is
+  // parked ahead of it); then runs it. epoll only.
+  void TryOrPark(DriverSlot* s);
+  // Retries `df`'s parked ops of one direction after an edge.
+  void RetryParked(DriverFd* df, bool write);
   void FireTimers(std::int64_t now);
   void WaitEpoll(std::optional<std::int64_t> deadline_ns);
   void OnReadiness(FdState* fs, std::uint32_t bits) override;
 
   std::unique_ptr<Backend> backend_;
   bool kernel_ops_;  // io_uring
+  std::thread::id owner_;
+  // push() on a full queue returns copies of this status: copying one
+  // allocates nothing.
+  absl::Status full_;
   std::string note_;
   std::size_t n_slots_;
   std::unique_ptr<DriverSlot[]> slots_;

@@ -1,11 +1,17 @@
+// -----------------------------------------------------------------------------
+// File: io/internal/driver_epoll.cc
+// -----------------------------------------------------------------------------
+//
 // DriverEngine on epoll: the engine runs each operation's syscall itself.
 // ReadAt / WriteAt run when submit_and_wait() starts them (pread / pwrite).
-// A socket operation is tried once; if it would block (EAGAIN, a connect in
-// progress, a poll with nothing ready) it parks on its fd, in FIFO order per
-// direction, and is retried only when the epoll Backend reports a readiness
-// edge for that direction: EAGAIN always parks, never spins. A new operation
-// on a direction that has parked ones parks behind them, unread. Timeouts
-// sit in a TimerHeap whose earliest deadline bounds the wait.
+// A socket operation runs only while its direction is ready, as FdState
+// tracks it for a core (optimistic for a new fd, cleared by EAGAIN or by a
+// short read that drains a stream, set by a readiness edge); otherwise it
+// parks on its fd, in FIFO order per direction, until the epoll Backend
+// reports an edge: EAGAIN always parks, never spins. A read prepares its
+// ReadBuf only when it runs, so a deferring buffer (Pooled) takes memory
+// only once the fd is ready, and gives it back if the read finds nothing.
+// Timeouts sit in a TimerHeap whose earliest deadline bounds the wait.
 
 #include <errno.h>
 #include <poll.h>
@@ -53,18 +59,6 @@ bool ParksForWrite(const driver::Op& op) {
          std::holds_alternative<driver::Connect>(op);
 }
 
-int FdOf(const driver::Op& op) {
-  return std::visit(
-      [](const auto& o) -> int {
-        if constexpr (requires { o.fd; }) {
-          return o.fd;
-        } else {
-          return -1;
-        }
-      },
-      op);
-}
-
 }  // namespace
 
 void DriverEngine::StartPending() {
@@ -76,23 +70,28 @@ void DriverEngine::StartPending() {
       timers_.Push(&s->timer);
       continue;
     }
-    const bool positional = std::holds_alternative<driver::ReadAt>(s->desc) ||
-                            std::holds_alternative<driver::WriteAt>(s->desc);
-    if (!positional) {
-      DriverFd* df = FindFd(FdOf(s->desc));
-      READBUF_CHECK(df != nullptr, "driver operation on fd %d, which is not attached (Driver::attach)",
-                    FdOf(s->desc));
-      SlotList& queue = ParksForWrite(s->desc) ? df->writers : df->readers;
-      if (!queue.empty()) {  // keep FIFO order: wait behind the parked ones
-        Park(s);
-        continue;
-      }
+    if (s->dfd == nullptr) {  // ReadAt / WriteAt: a file has no readiness
+      const bool finished = TryOnce(s);
+      READBUF_DCHECK(finished, "a positional operation did not finish");
+      (void)finished;
+      continue;
     }
-    if (!TryOnce(s)) Park(s);
+    TryOrPark(s);
   }
 }
 
+void DriverEngine::TryOrPark(DriverSlot* s) {
+  DriverFd* df = s->dfd;
+  const bool write = ParksForWrite(s->desc);
+  // A connect() not yet issued needs no readiness.
+  const bool fresh_connect = std::holds_alternative<driver::Connect>(s->desc) && !s->connecting;
+  const bool ready = fresh_connect || (write ? df->writable : df->readable);
+  // FIFO per direction: wait behind the parked ones.
+  if (!ready || !(write ? df->writers : df->readers).empty() || !TryOnce(s)) Park(s);
+}
+
 bool DriverEngine::TryOnce(DriverSlot* s) {
+  DriverFd* df = s->dfd;
   bool would_block = false;
   std::int32_t res = 0;
   // Reads into a ReadBuf: prepare (a deferring buffer takes memory only
@@ -108,6 +107,9 @@ bool DriverEngine::TryOnce(DriverSlot* s) {
     if (would_block) {
       buf.release_idle();  // an idle parked read holds no memory
       s->read_at = nullptr;
+    } else if (df != nullptr && r > 0 && static_cast<std::size_t>(r) < s->offered &&
+               df->ShortReadDrains()) {
+      df->readable = false;  // a short read drained the stream: wait for the next edge
     }
     return r;
   };
@@ -183,34 +185,36 @@ bool DriverEngine::TryOnce(DriverSlot* s) {
         }
       },
       s->desc);
-  // Positional ops on a non-blocking fd that is not a file report EAGAIN:
-  // they have no readiness to wait for.
-  if (would_block && (std::holds_alternative<driver::ReadAt>(s->desc) ||
-                      std::holds_alternative<driver::WriteAt>(s->desc))) {
+  if (df == nullptr) {
+    // Positional ops on a non-blocking fd that is not a file report EAGAIN:
+    // they have no readiness to wait for.
     would_block = false;
+  } else if (would_block) {
+    // The direction is not ready: the next edge says when it is.
+    (ParksForWrite(s->desc) ? df->writable : df->readable) = false;
+    return false;
   }
-  if (would_block) return false;
   Finish(s, res);
   return true;
 }
 
 void DriverEngine::Park(DriverSlot* s) {
-  DriverFd* df = FindFd(FdOf(s->desc));
-  s->parked_on = df;
+  DriverFd* df = s->dfd;
   s->parked_write = ParksForWrite(s->desc);
   s->phase = DriverSlot::Phase::kParked;
   ++waiting_;
   (s->parked_write ? df->writers : df->readers).PushBack(s);
-  df->NoteSuspended(s->parked_write);
 }
 
 void DriverEngine::Unpark(DriverSlot* s) {
-  (s->parked_write ? s->parked_on->writers : s->parked_on->readers).Remove(s);
-  s->parked_on = nullptr;
+  (s->parked_write ? s->dfd->writers : s->dfd->readers).Remove(s);
 }
 
-void DriverEngine::RetryParked(SlotList& list) {
+void DriverEngine::RetryParked(DriverFd* df, bool write) {
+  SlotList& list = write ? df->writers : df->readers;
+  // Oldest first, while the direction stays ready.
   while (DriverSlot* s = list.head) {
+    if (!(write ? df->writable : df->readable)) return;
     list.Remove(s);
     s->phase = DriverSlot::Phase::kPending;
     if (!TryOnce(s)) {
@@ -226,15 +230,20 @@ void DriverEngine::RetryParked(SlotList& list) {
       list.head = s;
       return;
     }
-    s->parked_on = nullptr;
     --waiting_;
   }
 }
 
 void DriverEngine::OnReadiness(FdState* fs, std::uint32_t bits) {
   DriverFd* df = static_cast<DriverFd*>(fs);
-  if (bits & (kReadable | kReadClosed)) RetryParked(df->readers);
-  if (bits & (kWritable | kWriteClosed)) RetryParked(df->writers);
+  if (bits & (kReadable | kReadClosed)) {
+    df->readable = true;
+    RetryParked(df, /*write=*/false);
+  }
+  if (bits & (kWritable | kWriteClosed)) {
+    df->writable = true;
+    RetryParked(df, /*write=*/true);
+  }
 }
 
 void DriverEngine::FireTimers(std::int64_t now) {

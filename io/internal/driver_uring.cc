@@ -1,9 +1,13 @@
+// -----------------------------------------------------------------------------
+// File: io/internal/driver_uring.cc
+// -----------------------------------------------------------------------------
+//
 // DriverEngine on io_uring: each operation becomes one KernelOp (io/internal/
 // kernel_op.h) that the io_uring backend starts and completes exactly as it
 // does a task's File::read_at, except that the completion goes to this
 // engine (KernelOpSink) instead of a core. A read's ReadBuf is prepared when
-// its op is submitted. submit_and_wait() is one Backend::Wait: the queued
-// SQEs and the wait go out in one io_uring_enter.
+// its op is pushed (its SQE is written then). submit_and_wait() is one
+// Backend::Wait: the queued SQEs and the wait go out in one io_uring_enter.
 
 #include <errno.h>
 #include <limits.h>
@@ -87,14 +91,10 @@ void DriverEngine::StartKernelOp(DriverSlot* s) {
             return 0;
           },
           [&](const driver::Recv& op) {
-            READBUF_DCHECK(FindFd(op.fd) != nullptr, "Recv on fd %d, which is not attached",
-                           op.fd);
             s->fd = op.fd;
             return from_buf(op.buf, KernelOp::Kind::kRecv, KernelOp::Kind::kRecvMsg);
           },
           [&](const driver::Send& op) {
-            READBUF_DCHECK(FindFd(op.fd) != nullptr, "Send on fd %d, which is not attached",
-                           op.fd);
             s->kind = KernelOp::Kind::kSend;
             s->fd = op.fd;
             s->buf = const_cast<std::byte*>(op.data.data());
@@ -103,8 +103,6 @@ void DriverEngine::StartKernelOp(DriverSlot* s) {
             return 0;
           },
           [&](const driver::SendV& op) {
-            READBUF_DCHECK(FindFd(op.fd) != nullptr, "SendV on fd %d, which is not attached",
-                           op.fd);
             s->kind = KernelOp::Kind::kSendMsg;
             s->fd = op.fd;
             s->msg = msghdr{};
@@ -115,16 +113,12 @@ void DriverEngine::StartKernelOp(DriverSlot* s) {
             return 0;
           },
           [&](const driver::Accept& op) {
-            READBUF_DCHECK(FindFd(op.fd) != nullptr, "Accept on fd %d, which is not attached",
-                           op.fd);
             s->kind = KernelOp::Kind::kAccept;
             s->fd = op.fd;
             s->op_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
             return 0;
           },
           [&](const driver::Connect& op) {
-            READBUF_DCHECK(FindFd(op.fd) != nullptr, "Connect on fd %d, which is not attached",
-                           op.fd);
             s->kind = KernelOp::Kind::kConnect;
             s->fd = op.fd;
             // The address lives in the slot's copy of the op.
@@ -143,8 +137,6 @@ void DriverEngine::StartKernelOp(DriverSlot* s) {
             return 0;
           },
           [&](const driver::PollReadable& op) {
-            READBUF_DCHECK(FindFd(op.fd) != nullptr,
-                           "PollReadable on fd %d, which is not attached", op.fd);
             s->kind = KernelOp::Kind::kPoll;
             s->fd = op.fd;
             s->op_flags = POLLIN;
