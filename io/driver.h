@@ -75,7 +75,8 @@ struct DriverOptions {
 
 class Driver {
  public:
-  // Errors: InvalidArgument for bad options; the backend's setup error.
+  // Errors: InvalidArgument for bad options; FailedPrecondition on a Runtime
+  // core's thread; the backend's setup error.
   static absl::StatusOr<Driver> Create(DriverOptions options = {});
 
   Driver(Driver&&) noexcept;

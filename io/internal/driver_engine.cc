@@ -75,8 +75,10 @@ absl::StatusOr<std::unique_ptr<DriverEngine>> DriverEngine::Create(BackendKind r
     return absl::InvalidArgumentError(
         absl::StrCat("DriverOptions::entries=", entries, ": must be in [1, 65536]"));
   }
-  READBUF_CHECK(CurrentCore() == nullptr,
-                "a Driver cannot be created on a reactor core's thread (it has its own loop)");
+  if (CurrentCore() != nullptr) {
+    return absl::FailedPreconditionError(
+        "Driver::Create on a Runtime core's thread: a Driver needs a thread of its own");
+  }
   const BackendKind kind = ResolveBackendKind(requested);
   std::string note;
   absl::StatusOr<std::unique_ptr<Backend>> b = absl::UnavailableError("no backend");

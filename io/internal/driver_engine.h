@@ -98,7 +98,8 @@ struct DriverFd : FdState {
 class DriverEngine final : public KernelOpSink, private ReadinessSink {
  public:
   // `requested` resolved as the runtime resolves it; io_uring falls back to
-  // epoll (note() says why). REQUIRES: entries in [1, 65536]; not on a core.
+  // epoll (note() says why). Errors: InvalidArgument (entries not in
+  // [1, 65536]); FailedPrecondition on a Runtime core's thread.
   static absl::StatusOr<std::unique_ptr<DriverEngine>> Create(BackendKind requested,
                                                               std::uint32_t entries);
   ~DriverEngine();

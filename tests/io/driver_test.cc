@@ -51,8 +51,15 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
+// Coroutine frames come from the nothrow form (io/internal/frame_allocator.cc):
+// every form that frees with operator delete allocates with malloc here.
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n == 0 ? 1 : n);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace readbuf {
 namespace {
@@ -734,6 +741,12 @@ TEST_P(DriverTest, WorksBesideARuntimeOnTheSameThread) {
   absl::StatusOr<int> v = rt.block_on([]() -> Task<int> { co_return 42; }());
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(*v, 42);
+  // Not on a core's thread: the core has its loop.
+  absl::StatusOr<absl::StatusCode> on_core = rt.block_on([]() -> Task<absl::StatusCode> {
+    co_return Driver::Create().status().code();
+  }());
+  ASSERT_TRUE(on_core.ok()) << on_core.status();
+  EXPECT_EQ(*on_core, absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Drain(1).size(), 1u);
 }
 
