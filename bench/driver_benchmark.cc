@@ -30,6 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "bench/harness/loopback.h"
 #include "bench/harness/syscall_counter.h"
 #include "benchmark/benchmark.h"
 #include "buf/uninit.h"
@@ -188,16 +189,17 @@ bool TcpPair(int* client, int* server) {
   socklen_t len = sizeof(sin);
   if (::bind(l, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0 || ::listen(l, 1) != 0 ||
       ::getsockname(l, reinterpret_cast<sockaddr*>(&sin), &len) != 0) {
+    ::close(l);
     return false;
   }
-  *client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (::connect(*client, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) return false;
-  *server = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+  absl::StatusOr<int> c = bench::ConnectLoopback(ntohs(sin.sin_port));
+  *server = c.ok() ? ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC) : -1;
   ::close(l);
+  if (!c.ok() || *server < 0) return false;
+  *client = *c;
   const int one = 1;
-  ::setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   ::setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return *server >= 0;
+  return true;
 }
 
 void BM_DriverPingPong64(benchmark::State& state) {
