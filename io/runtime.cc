@@ -13,11 +13,12 @@
 #include "buf/internal/check.h"
 #include "io/internal/blocking_pool.h"
 #include "io/internal/core.h"
+#include "io/internal/resolve_backend.h"
 
 namespace readbuf {
-namespace {
+namespace io_internal {
 
-BackendKind ResolveBackend(BackendKind requested) {
+BackendKind ResolveBackendKind(BackendKind requested) {
   if (requested != BackendKind::kAuto) return requested;
   const char* env = std::getenv("READBUF_BACKEND");
   if (env == nullptr || *env == '\0') return BackendKind::kAuto;
@@ -28,7 +29,7 @@ BackendKind ResolveBackend(BackendKind requested) {
   return BackendKind::kAuto;
 }
 
-}  // namespace
+}  // namespace io_internal
 
 Runtime::Runtime(RuntimeOptions options)
     : options_(options), shared_(new io_internal::RuntimeShared) {
@@ -46,7 +47,7 @@ Runtime::Runtime(RuntimeOptions options)
   int n = options.n_cores;
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
-  BackendKind kind = ResolveBackend(options.backend);
+  BackendKind kind = io_internal::ResolveBackendKind(options.backend);
   io_internal::BackendChoice choice = kind == BackendKind::kEpoll
                                           ? io_internal::BackendChoice::kEpoll
                                           : io_internal::BackendChoice::kUring;

@@ -129,6 +129,17 @@ class Backend {
   // Asks the kernel to cancel the started ops inside `scope` (a cancel
   // request could not destroy it because they pin it). They still complete.
   virtual void CancelKernelOps(Scope* scope) { (void)scope; }
+  // Asks the kernel to cancel one op submitted with a KernelOpSink. A
+  // started op still completes (-ECANCELED, or its result if it won the
+  // race); a queued one is withdrawn and delivered to its sink at once with
+  // -ECANCELED. REQUIRES: op->sink != nullptr; op->state is kQueued or
+  // kStarted.
+  virtual void CancelKernelOp(KernelOp* op) { (void)op; }
+  // This backend serves a driver (io/driver.h) rather than a core: the
+  // calling thread's cross-core wakes stop going out through its ring
+  // (which enters only when the driver's owner waits) and use eventfds.
+  // REQUIRES: on the thread that created the backend, which runs no core.
+  virtual void DetachFromThread() {}
   // Fills `out` (zeros when unsupported).
   virtual void GetKernelOpStats(KernelOpStats* out) const { (void)out; }
 

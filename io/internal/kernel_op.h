@@ -2,10 +2,16 @@
 // File: io/internal/kernel_op.h
 // -----------------------------------------------------------------------------
 //
-// One-shot kernel operations (today: a positional read) that a completion
-// backend (io_uring: IORING_OP_READ) runs on the kernel's side while the task
-// is suspended. Backends without them (epoll) report SupportsKernelOps() ==
-// false and callers use the plain syscall instead.
+// One-shot kernel operations (positional reads and writes, socket sends and
+// receives, accept, connect, timeouts, polls) that a completion backend
+// (io_uring) runs on the kernel's side while the task is suspended. Backends
+// without them (epoll) report SupportsKernelOps() == false and callers use
+// the plain syscall instead.
+//
+// Completion goes one of two ways. A task's op (sink == nullptr) pins its
+// scope and is delivered to the core (Core::DeliverPinnedWake). An op with a
+// KernelOpSink (io/driver.h) pins nothing and needs no core: the backend calls
+// sink->OnKernelOpDone(op) from the Wait() that reaps its completion.
 //
 // Op slots: each core has a fixed number of them (RuntimeOptions::
 // kernel_op_slots). When all are busy, Submit() queues the op intrusively
@@ -30,9 +36,47 @@
 namespace readbuf {
 namespace io_internal {
 
-// The state of one operation; lives in the awaiting coroutine frame.
+struct KernelOp;
+
+// Receives the completions of ops submitted with `KernelOp::sink` set.
+class KernelOpSink {
+ public:
+  // `op->result` holds the CQE's res; op->state is kDone. The op and its
+  // memory may be reused or freed from here on.
+  virtual void OnKernelOpDone(KernelOp* op) = 0;
+
+ protected:
+  ~KernelOpSink() = default;
+};
+
+// The state of one operation; lives in the awaiting coroutine frame (or a
+// driver's slot).
+//
+// Fields per kind (`extra` points at memory owned by the submitter that
+// lives until the completion):
+//   kRead, kWrite:     fd, buf, len, offset
+//   kReadV, kWriteV:   fd, extra = iovec[len], offset
+//   kRecv, kSend:      fd, buf, len, op_flags = MSG_* flags
+//   kRecvMsg, kSendMsg: fd, extra = msghdr, op_flags = MSG_* flags
+//   kAccept:           fd, op_flags = SOCK_NONBLOCK | SOCK_CLOEXEC, ...
+//   kConnect:          fd, extra = sockaddr, len = its length
+//   kTimeout:          extra = __kernel_timespec, op_flags = IORING_TIMEOUT_*
+//   kPoll:             fd, op_flags = poll mask (one-shot)
 struct KernelOp {
-  enum class Kind : std::uint8_t { kRead };
+  enum class Kind : std::uint8_t {
+    kRead,
+    kWrite,
+    kReadV,
+    kWriteV,
+    kRecv,
+    kSend,
+    kRecvMsg,
+    kSendMsg,
+    kAccept,
+    kConnect,
+    kTimeout,
+    kPoll,
+  };
   enum class State : std::uint8_t { kIdle, kQueued, kStarted, kDone };
 
   Kind kind = Kind::kRead;
@@ -40,9 +84,12 @@ struct KernelOp {
   int fd = -1;
   void* buf = nullptr;
   std::uint32_t len = 0;
+  std::uint32_t op_flags = 0;  // kind-specific flags (see above)
   std::uint64_t offset = 0;
   std::int32_t result = 0;  // the CQE's res: bytes, or -errno
-  RunNode run;              // scheduled at completion
+  RunNode run;              // scheduled at completion (sink == nullptr)
+  KernelOpSink* sink = nullptr;  // when set: no scope pin, no core
+  void* extra = nullptr;         // kind-specific (see above)
   KernelOp* next = nullptr;  // backend's slot-wait queue
   KernelOp* prev = nullptr;
 };

@@ -215,6 +215,10 @@ class UringBackend final : public Backend, public RecvRing {
 
   void CancelKernelOps(Scope* scope) override;
 
+  void CancelKernelOp(KernelOp* op) override;
+
+  void DetachFromThread() override;
+
   void GetKernelOpStats(KernelOpStats* out) const override;
 
   void Quiesce() override;
