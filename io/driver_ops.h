@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "buf/internal/unfilled_iovecs.h"
 #include "buf/read_buf.h"
 #include "io/address.h"
 #include "io/timer.h"
@@ -74,20 +75,7 @@ class ReadBufRef {
   static constexpr Ops kOps = {
       [](void* b) { return read_buf_traits<B>::prepare(*static_cast<B*>(b), 0); },
       [](void* b, std::span<iovec> out, std::size_t& offered) -> std::size_t {
-        B& buf = *static_cast<B*>(b);
-        std::size_t count = 0;
-        if constexpr (VectoredReadBuf<B>) {
-          count = buf.unfilled_iovecs(out);
-        } else {
-          UninitSpan dst = buf.unfilled();
-          if (!dst.empty() && !out.empty()) {
-            out[0] = dst.as_iovec();
-            count = 1;
-          }
-        }
-        offered = 0;
-        for (std::size_t i = 0; i < count; ++i) offered += out[i].iov_len;
-        return count;
+        return buf_internal::UnfilledIovecs(*static_cast<B*>(b), 0, out, offered);
       },
       [](void* b, std::size_t got, std::size_t offered) {
         B& buf = *static_cast<B*>(b);

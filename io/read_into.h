@@ -46,6 +46,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "buf/internal/read_guard.h"
+#include "buf/internal/unfilled_iovecs.h"
 #include "buf/read_buf.h"
 #include "io/async_fd.h"
 #include "io/internal/core.h"
@@ -59,36 +60,6 @@ template <class S>
 concept HasAsyncFd = requires(S& s) {
   { s.async_fd() } -> std::same_as<AsyncFd&>;
 };
-
-namespace io_internal {
-
-// The free space `buf` offers for one read, as iovecs; at most `max` bytes
-// in total when max != 0. Returns the iovec count and sets `offered`.
-template <ReadBuf B>
-size_t UnfilledIovecs(B& buf, size_t max, std::span<iovec> out, size_t& offered) {
-  size_t count = 0;
-  if constexpr (VectoredReadBuf<B>) {
-    count = buf.unfilled_iovecs(out);
-  } else {
-    UninitSpan dst = buf.unfilled();
-    if (!dst.empty() && !out.empty()) {
-      out[0] = dst.as_iovec();
-      count = 1;
-    }
-  }
-  offered = 0;
-  for (size_t i = 0; i < count; ++i) {
-    if (max != 0 && offered + out[i].iov_len > max) {
-      out[i].iov_len = max - offered;
-      offered = max;
-      return out[i].iov_len == 0 ? i : i + 1;
-    }
-    offered += out[i].iov_len;
-  }
-  return count;
-}
-
-}  // namespace io_internal
 
 // One non-blocking read into `buf` from `fd`, without waiting: prepares the
 // buffer (a deferring one takes memory now), reads once into its unfilled
@@ -109,7 +80,7 @@ absl::StatusOr<size_t> TryReadInto(FdState* fs, B& buf, size_t max) {
   if (absl::Status s = read_buf_traits<B>::prepare(buf, max); !s.ok()) return s;
   std::array<iovec, 16> iov;
   size_t offered = 0;
-  const size_t count = UnfilledIovecs(buf, max, iov, offered);
+  const size_t count = buf_internal::UnfilledIovecs(buf, max, iov, offered);
   if (count == 0) {
     return absl::FailedPreconditionError(
         "read_into: the buffer has no free space (clear() it or give a larger one)");

@@ -210,28 +210,10 @@ void UringBackend::Quiesce() {
 }
 
 int UringBackend::SubmitAndWaitUntil(std::int64_t deadline_ns) {
-  io_uring_sq& sq = ring_.sq;
-  const unsigned tail = sq.sqe_tail;
-  if (sq.sqe_head != tail) {
-    sq.sqe_head = tail;
-    __atomic_store_n(sq.ktail, tail, __ATOMIC_RELEASE);
-  }
-  const unsigned to_submit = tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
   __kernel_timespec ts{};
   ts.tv_sec = deadline_ns / 1000000000;
   ts.tv_nsec = deadline_ns % 1000000000;
-  io_uring_getevents_arg arg{};
-  arg.sigmask_sz = _NSIG / 8;
-  arg.ts = reinterpret_cast<std::uint64_t>(&ts);
-  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | kEnterAbsTimer;
-  int fd = ring_.ring_fd;
-  if (registered_ring_fd_) {
-    flags |= IORING_ENTER_REGISTERED_RING;
-    fd = ring_.enter_ring_fd;
-  }
-  int r = io_uring_enter2(static_cast<unsigned>(fd), to_submit, 1, flags,
-                          reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
-  return r;  // liburing returns -errno itself
+  return EnterAndWait(1, ts, /*absolute=*/true, /*min_wait_usec=*/0);
 }
 
 unsigned UringBackend::WaitBatch() const {
@@ -240,21 +222,13 @@ unsigned UringBackend::WaitBatch() const {
 }
 
 int UringBackend::SubmitAndWaitBatch(std::optional<std::int64_t> deadline_ns, std::int64_t now) {
-  io_uring_sq& sq = ring_.sq;
-  const unsigned tail = sq.sqe_tail;
-  if (sq.sqe_head != tail) {
-    sq.sqe_head = tail;
-    __atomic_store_n(sq.ktail, tail, __ATOMIC_RELEASE);
-  }
-  const unsigned to_submit = tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
-  __kernel_timespec ts{};
-  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
   // Without a general timeout the min wait would end the wait itself:
   // give it a far one.
-  if (deadline_ns.has_value() && abs_boottime_) {
+  __kernel_timespec ts{};
+  const bool absolute = deadline_ns.has_value() && abs_boottime_;
+  if (absolute) {
     ts.tv_sec = *deadline_ns / 1000000000;
     ts.tv_nsec = *deadline_ns % 1000000000;
-    flags |= kEnterAbsTimer;
   } else if (deadline_ns.has_value()) {
     const std::int64_t rel = *deadline_ns - now;
     ts.tv_sec = rel / 1000000000;
@@ -262,17 +236,31 @@ int UringBackend::SubmitAndWaitBatch(std::optional<std::int64_t> deadline_ns, st
   } else {
     ts.tv_sec = 3600;  // re-armed by the next Wait, whatever it gets
   }
+  return EnterAndWait(WaitBatch(), ts, absolute, min_wait_usec_);
+}
+
+int UringBackend::EnterAndWait(unsigned wait_nr, const __kernel_timespec& ts, bool absolute,
+                               std::uint32_t min_wait_usec) {
+  io_uring_sq& sq = ring_.sq;
+  const unsigned tail = sq.sqe_tail;
+  if (sq.sqe_head != tail) {
+    sq.sqe_head = tail;
+    __atomic_store_n(sq.ktail, tail, __ATOMIC_RELEASE);
+  }
+  const unsigned to_submit = tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
   io_uring_getevents_arg arg{};
   arg.sigmask_sz = _NSIG / 8;
-  arg.pad = min_wait_usec_;  // min_wait_usec since Linux 6.12
+  arg.pad = min_wait_usec;  // min_wait_usec since Linux 6.12
   arg.ts = reinterpret_cast<std::uint64_t>(&ts);
+  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+  if (absolute) flags |= kEnterAbsTimer;
   int fd = ring_.ring_fd;
   if (registered_ring_fd_) {
     flags |= IORING_ENTER_REGISTERED_RING;
     fd = ring_.enter_ring_fd;
   }
-  return io_uring_enter2(static_cast<unsigned>(fd), to_submit, WaitBatch(), flags,
-                         reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
+  return io_uring_enter2(static_cast<unsigned>(fd), to_submit, wait_nr, flags,
+                         reinterpret_cast<sigset_t*>(&arg), sizeof(arg));  // -errno itself
 }
 
 void UringBackend::Submit() {

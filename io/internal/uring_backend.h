@@ -331,8 +331,7 @@ class UringBackend final : public Backend, public RecvRing {
 
   // Submits what is queued and waits for one CQE or the CLOCK_BOOTTIME
   // `deadline_ns`, in one io_uring_enter (IORING_ENTER_ABS_TIMER against the
-  // clock registered in Init). liburing 2.3 has no call for an absolute
-  // timeout, so this publishes the SQ tail itself, as its submit does.
+  // clock registered in Init), through EnterAndWait.
   int SubmitAndWaitUntil(std::int64_t deadline_ns);
 
   // Submits and waits, in one io_uring_enter, for WaitBatch() completions,
@@ -347,6 +346,14 @@ class UringBackend final : public Backend, public RecvRing {
   // parked on ring reads, in [1, kMaxWaitBatch]. One or a few connections
   // (a single ping-pong) get 1: their waits end at the first completion.
   unsigned WaitBatch() const;
+
+  // The one io_uring_enter both waits above make: publishes the SQ tail
+  // (as liburing's submit does; liburing 2.3 has no call taking these
+  // arguments), submits it, and waits for `wait_nr` CQEs or the timeout
+  // `ts` (absolute on the registered CLOCK_BOOTTIME when `absolute`), with
+  // the kernel's min wait when `min_wait_usec` != 0. Returns -errno on error.
+  int EnterAndWait(unsigned wait_nr, const __kernel_timespec& ts, bool absolute,
+                   std::uint32_t min_wait_usec);
 
   static void WriteEventFd(int fd);
 
