@@ -41,16 +41,8 @@ namespace io_internal {
 namespace {
 
 // Newer than liburing 2.3's headers (Linux 6.12).
-constexpr unsigned kEnterAbsTimer = 1u << 5;    // IORING_ENTER_ABS_TIMER
-constexpr unsigned kRegisterClock = 29;         // IORING_REGISTER_CLOCK
-constexpr unsigned kFeatMinTimeout = 1u << 15;  // IORING_FEAT_MIN_TIMEOUT
-
-// Batched waits (see UringBackend::SubmitAndWaitBatch): the longest a wait
-// holds completions back for more, and how many ring readers make one
-// completion worth waiting for (at most kMaxWaitBatch).
-constexpr std::uint32_t kMinWaitUsec = 20;
-constexpr unsigned kWaitersPerBatchedCqe = 4;
-constexpr unsigned kMaxWaitBatch = 16;
+constexpr unsigned kEnterAbsTimer = 1u << 5;  // IORING_ENTER_ABS_TIMER
+constexpr unsigned kRegisterClock = 29;       // IORING_REGISTER_CLOCK
 struct io_uring_clock_register_arg {
   std::uint32_t clockid;
   std::uint32_t reserved[3];
@@ -68,8 +60,6 @@ class NullSink final : public ReadinessSink {
 };
 
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP;
-// The poll of a connection whose multishot recv reads for it: no POLLIN.
-constexpr unsigned kPollMaskNoIn = POLLOUT | POLLRDHUP;
 constexpr unsigned kRingEntries = 1024;
 
 }  // namespace
@@ -105,9 +95,6 @@ absl::Status UringBackend::Init() {
         "io_uring lacks IORING_FEAT_EXT_ARG or IORING_FEAT_NODROP");
   }
   msg_ring_ok_ = (p.features & IORING_FEAT_CQE_SKIP) != 0 && !EnvDisablesMsgRing();
-  // Batched waits need the kernel's min wait (Linux 6.12); without it every
-  // wait ends at the first completion.
-  if ((p.features & kFeatMinTimeout) != 0) min_wait_usec_ = kMinWaitUsec;
   // Timeouts on CLOCK_BOOTTIME, absolute (kernel >= 6.12); without it the
   // wait uses a relative timeout.
   io_uring_clock_register_arg clock{};
@@ -158,9 +145,6 @@ void UringBackend::Wait(std::optional<std::int64_t> deadline_ns, ReadinessSink* 
       deadline_ns.has_value() && *deadline_ns > 0 ? BootTimeNowNs() : 0;
   if (deadline_ns.has_value() && *deadline_ns <= now) {
     r = io_uring_submit_and_get_events(&ring_);
-  } else if (min_wait_usec_ != 0 && WaitBatch() > 1 &&
-             (!deadline_ns.has_value() || *deadline_ns - now > std::int64_t{min_wait_usec_} * 1000)) {
-    r = SubmitAndWaitBatch(deadline_ns, now);
   } else if (deadline_ns.has_value() && abs_boottime_) {
     r = SubmitAndWaitUntil(*deadline_ns);
   } else {
@@ -210,37 +194,6 @@ void UringBackend::Quiesce() {
 }
 
 int UringBackend::SubmitAndWaitUntil(std::int64_t deadline_ns) {
-  __kernel_timespec ts{};
-  ts.tv_sec = deadline_ns / 1000000000;
-  ts.tv_nsec = deadline_ns % 1000000000;
-  return EnterAndWait(1, ts, /*absolute=*/true, /*min_wait_usec=*/0);
-}
-
-unsigned UringBackend::WaitBatch() const {
-  const unsigned n = ring_waiters_ / kWaitersPerBatchedCqe;
-  return n < 1 ? 1 : n > kMaxWaitBatch ? kMaxWaitBatch : n;
-}
-
-int UringBackend::SubmitAndWaitBatch(std::optional<std::int64_t> deadline_ns, std::int64_t now) {
-  // Without a general timeout the min wait would end the wait itself:
-  // give it a far one.
-  __kernel_timespec ts{};
-  const bool absolute = deadline_ns.has_value() && abs_boottime_;
-  if (absolute) {
-    ts.tv_sec = *deadline_ns / 1000000000;
-    ts.tv_nsec = *deadline_ns % 1000000000;
-  } else if (deadline_ns.has_value()) {
-    const std::int64_t rel = *deadline_ns - now;
-    ts.tv_sec = rel / 1000000000;
-    ts.tv_nsec = rel % 1000000000;
-  } else {
-    ts.tv_sec = 3600;  // re-armed by the next Wait, whatever it gets
-  }
-  return EnterAndWait(WaitBatch(), ts, absolute, min_wait_usec_);
-}
-
-int UringBackend::EnterAndWait(unsigned wait_nr, const __kernel_timespec& ts, bool absolute,
-                               std::uint32_t min_wait_usec) {
   io_uring_sq& sq = ring_.sq;
   const unsigned tail = sq.sqe_tail;
   if (sq.sqe_head != tail) {
@@ -248,19 +201,21 @@ int UringBackend::EnterAndWait(unsigned wait_nr, const __kernel_timespec& ts, bo
     __atomic_store_n(sq.ktail, tail, __ATOMIC_RELEASE);
   }
   const unsigned to_submit = tail - __atomic_load_n(sq.khead, __ATOMIC_ACQUIRE);
+  __kernel_timespec ts{};
+  ts.tv_sec = deadline_ns / 1000000000;
+  ts.tv_nsec = deadline_ns % 1000000000;
   io_uring_getevents_arg arg{};
   arg.sigmask_sz = _NSIG / 8;
-  arg.pad = min_wait_usec;  // min_wait_usec since Linux 6.12
   arg.ts = reinterpret_cast<std::uint64_t>(&ts);
-  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
-  if (absolute) flags |= kEnterAbsTimer;
+  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | kEnterAbsTimer;
   int fd = ring_.ring_fd;
   if (registered_ring_fd_) {
     flags |= IORING_ENTER_REGISTERED_RING;
     fd = ring_.enter_ring_fd;
   }
-  return io_uring_enter2(static_cast<unsigned>(fd), to_submit, wait_nr, flags,
-                         reinterpret_cast<sigset_t*>(&arg), sizeof(arg));  // -errno itself
+  int r = io_uring_enter2(static_cast<unsigned>(fd), to_submit, 1, flags,
+                          reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
+  return r;  // liburing returns -errno itself
 }
 
 void UringBackend::Submit() {
@@ -319,11 +274,9 @@ bool UringBackend::PopCompletion(io_uring_cqe* out) {
 
 void UringBackend::ArmPoll(std::uint32_t idx) {
   io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_poll_multishot(sqe, slots_[idx].fs->fd, PollMaskOf(slots_[idx]));
+  io_uring_prep_poll_multishot(sqe, slots_[idx].fs->fd, kPollMask);
   io_uring_sqe_set_data64(sqe, UserData(idx));
 }
-
-unsigned UringBackend::PollMaskOf(const Slot& s) { return s.poll_in ? kPollMask : kPollMaskNoIn; }
 
 void UringBackend::Dispatch(io_uring_cqe* cqe, ReadinessSink* sink) {
   const std::uint64_t ud = cqe->user_data;
@@ -352,10 +305,6 @@ void UringBackend::Dispatch(io_uring_cqe* cqe, ReadinessSink* sink) {
   std::uint32_t gen = static_cast<std::uint32_t>(ud >> 32);
   if (idx & kOpTag) {
     DispatchOp(idx & ~kOpTag, gen, cqe->res);
-    return;
-  }
-  if (idx & kPollUpdateTag) {
-    DispatchPollUpdate(idx & ~kPollUpdateTag, gen, cqe->res);
     return;
   }
   if (idx >= slots_.size()) return;

@@ -21,11 +21,8 @@
 // SINGLE_ISSUER | DEFER_TASKRUN (+ SUBMIT_ALL, COOP_TASKRUN where the kernel
 // takes them), no SQPOLL, no idle spin. Each registered fd gets one multishot
 // POLL_ADD (POLLIN | POLLOUT | POLLRDHUP) for its whole life, which gives the
-// same edge-style readiness as the epoll backend; while a ring recv reads for
-// the fd, POLLIN is taken out of it (SetPollIn). Each loop iteration submits
-// and waits in one io_uring_enter; with many tasks parked on ring reads, the
-// wait asks for several completions and the kernel's min wait (20 us) caps
-// how long it holds the first one back (SubmitAndWaitBatch).
+// same edge-style readiness as the epoll backend. Each loop iteration submits
+// and waits in one io_uring_enter.
 //
 // Ops live in a preallocated, fixed-size slot table; user_data carries the
 // slot index and a generation. A slot stays allocated until its terminal CQE
@@ -153,8 +150,6 @@ class UringBackend final : public Backend, public RecvRing {
   static constexpr std::uint32_t kMsgRingFailedLow = 0xFFFFFFF0u;
   // Index half of a kernel op's user_data.
   static constexpr std::uint32_t kOpTag = 1u << 31;
-  // Index half of a poll update's user_data (see SetPollIn).
-  static constexpr std::uint32_t kPollUpdateTag = 1u << 30;
 
   // The ring of the core running on this thread (null elsewhere).
   static inline thread_local UringBackend* tls_thread_ring = nullptr;
@@ -249,7 +244,6 @@ class UringBackend final : public Backend, public RecvRing {
     bool in_use = false;
     bool is_recv = false;
     bool is_accept = false;
-    bool poll_in = true;  // poll slot: POLLIN is in the mask (see SetPollIn)
   };
 
   bool EnsureBufRing();
@@ -265,7 +259,6 @@ class UringBackend final : public Backend, public RecvRing {
     s.accept = nullptr;
     s.is_recv = false;
     s.is_accept = false;
-    s.poll_in = true;
     s.in_use = true;
     ++s.gen;
     return idx;
@@ -295,25 +288,6 @@ class UringBackend final : public Backend, public RecvRing {
 
   void CancelRecv(RecvConn* c);
 
-  // POLLIN in the readiness poll of `c`'s fd, on or off. While a multishot
-  // recv reads for the connection, every arrival would also complete the
-  // poll: a second task-work item and a second CQE per message that nobody
-  // waits for. So ArmRecv turns POLLIN off, and a readiness read (Take's
-  // kFallback) or an abandoned ring read turns it back on before anyone
-  // waits for readability. The change is an IORING_OP_POLL_REMOVE update of
-  // the multishot poll (QueuePollUpdate); ArmPoll uses the current mask.
-  void SetPollIn(RecvConn* c, bool on);
-
-  static unsigned PollMaskOf(const Slot& s);
-
-  void QueuePollUpdate(std::uint32_t idx);
-
-  // An update refused with EALREADY (a wake-up's task work is pending) is
-  // queued again; EINVAL or EOPNOTSUPP stops updates for this ring and puts
-  // POLLIN back; ENOENT (the poll ended) needs nothing: Dispatch re-arms it
-  // with the current mask.
-  void DispatchPollUpdate(std::uint32_t idx, std::uint32_t gen, std::int32_t res);
-
   void DropQueue(RecvConn* c);
 
   // The fd is going away: free `c` now, or at its recv's terminal CQE. A
@@ -331,29 +305,9 @@ class UringBackend final : public Backend, public RecvRing {
 
   // Submits what is queued and waits for one CQE or the CLOCK_BOOTTIME
   // `deadline_ns`, in one io_uring_enter (IORING_ENTER_ABS_TIMER against the
-  // clock registered in Init), through EnterAndWait.
+  // clock registered in Init). liburing 2.3 has no call for an absolute
+  // timeout, so this publishes the SQ tail itself, as its submit does.
   int SubmitAndWaitUntil(std::int64_t deadline_ns);
-
-  // Submits and waits, in one io_uring_enter, for WaitBatch() completions,
-  // but at most min_wait_usec_ once one has arrived (IORING_FEAT_MIN_TIMEOUT:
-  // under DEFER_TASKRUN the kernel does not even wake the thread before
-  // then), or until `deadline_ns` (CLOCK_BOOTTIME; `now` if known, else 0).
-  // So a loaded core runs fewer, larger loop iterations. Wait uses it only
-  // when WaitBatch() > 1 and the deadline is further than the min wait.
-  int SubmitAndWaitBatch(std::optional<std::int64_t> deadline_ns, std::int64_t now);
-
-  // Completions worth waiting for: one per kWaitersPerBatchedCqe tasks
-  // parked on ring reads, in [1, kMaxWaitBatch]. One or a few connections
-  // (a single ping-pong) get 1: their waits end at the first completion.
-  unsigned WaitBatch() const;
-
-  // The one io_uring_enter both waits above make: publishes the SQ tail
-  // (as liburing's submit does; liburing 2.3 has no call taking these
-  // arguments), submits it, and waits for `wait_nr` CQEs or the timeout
-  // `ts` (absolute on the registered CLOCK_BOOTTIME when `absolute`), with
-  // the kernel's min wait when `min_wait_usec` != 0. Returns -errno on error.
-  int EnterAndWait(unsigned wait_nr, const __kernel_timespec& ts, bool absolute,
-                   std::uint32_t min_wait_usec);
 
   static void WriteEventFd(int fd);
 
@@ -421,9 +375,6 @@ class UringBackend final : public Backend, public RecvRing {
   bool abs_boottime_ = false;       // Wait uses an absolute BOOTTIME timeout
   bool registered_ring_fd_ = false;  // enter through ring_.enter_ring_fd
   bool msg_ring_ok_ = false;  // send cross-core wakes as MSG_RING
-  bool poll_updates_ok_ = true;  // SetPollIn may change poll masks
-  std::uint32_t min_wait_usec_ = 0;  // 0: the kernel has no min wait
-  unsigned ring_waiters_ = 0;        // RecvConns with a waiter
   std::atomic<std::uint64_t> eventfd_writes_{0};
   std::uint64_t msg_ring_sends_ = 0;
   std::uint64_t msg_ring_received_ = 0;
@@ -466,8 +417,7 @@ class UringBackend final : public Backend, public RecvRing {
   std::uint64_t arms_ = 0;
   std::uint64_t enobufs_ = 0;
   std::uint64_t fallback_reads_ = 0;
-  std::uint64_t queue_cap_pauses_ = 0;
-};
+  std::uint64_t queue_cap_pauses_ = 0;};
 
 }  // namespace io_internal
 }  // namespace readbuf

@@ -120,24 +120,20 @@ RecvTake UringBackend::Take(RecvConn* c, std::size_t max, PoolBytes* out, absl::
       return RecvTake::kError;
     case RecvConn::End::kNoBufs:
       ++fallback_reads_;
-      SetPollIn(c, true);
       return RecvTake::kFallback;
     case RecvConn::End::kUnsupported:
-      SetPollIn(c, true);
       return RecvTake::kFallback;
     case RecvConn::End::kNone:
       break;
   }
   if (ring_unsupported_) {
     c->end = RecvConn::End::kUnsupported;
-    SetPollIn(c, true);
     return RecvTake::kFallback;
   }
   if (free_head_ >= slots_.size()) {
     // No op slot for the recv: read this once through readiness.
     c->end = RecvConn::End::kNoBufs;
     ++fallback_reads_;
-    SetPollIn(c, true);
     return RecvTake::kFallback;
   }
   ArmRecv(c, max);
@@ -148,16 +144,11 @@ void UringBackend::SetWaiter(RecvConn* c, RunNode* node) {
   READBUF_CHECK(c->waiter == nullptr, "two tasks reading fd %d through the ring",
                 c->fs != nullptr ? c->fs->fd : -1);
   c->waiter = node;
-  ++ring_waiters_;
 }
 
 void UringBackend::AbandonWait(RecvConn* c, RunNode* node) {
-  if (c->waiter == node) {
-    c->waiter = nullptr;
-    --ring_waiters_;
-  }
+  if (c->waiter == node) c->waiter = nullptr;
   if (c->armed && !c->cancel_sent) CancelRecv(c);
-  SetPollIn(c, true);  // whoever reads next may use readiness
 }
 
 void UringBackend::EndFallback(RecvConn* c) {
@@ -234,7 +225,6 @@ void UringBackend::ArmRecv(RecvConn* c, std::size_t max) {
   BufRing* ring = c->large && large_ring_ != nullptr ? large_ring_.get() : buf_ring_.get();
   c->armed_large = ring != buf_ring_.get();
   const std::size_t len = max != 0 && max < ring->buffer_size() ? max : 0;
-  SetPollIn(c, false);
   io_uring_sqe* sqe = GetSqe();
   io_uring_prep_recv_multishot(sqe, c->fs->fd, nullptr, len, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -280,35 +270,6 @@ void UringBackend::CancelRecv(RecvConn* c) {
   io_uring_sqe_set_data64(sqe, kIgnoreData);
 }
 
-void UringBackend::SetPollIn(RecvConn* c, bool on) {
-  if (!poll_updates_ok_ || c->fs == nullptr) return;
-  const std::uint32_t idx = c->fs->backend_slot;
-  Slot& s = slots_[idx];
-  if (s.poll_in == on) return;
-  s.poll_in = on;
-  QueuePollUpdate(idx);
-}
-
-void UringBackend::QueuePollUpdate(std::uint32_t idx) {
-  io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_poll_update(sqe, UserData(idx), 0, PollMaskOf(slots_[idx]),
-                            IORING_POLL_UPDATE_EVENTS | IORING_POLL_ADD_MULTI);
-  io_uring_sqe_set_data64(
-      sqe, (static_cast<std::uint64_t>(slots_[idx].gen) << 32) | kPollUpdateTag | idx);
-}
-
-void UringBackend::DispatchPollUpdate(std::uint32_t idx, std::uint32_t gen, std::int32_t res) {
-  if (idx >= slots_.size()) return;
-  Slot& s = slots_[idx];
-  if (!s.in_use || s.gen != gen || s.fs == nullptr || res >= 0) return;
-  if (res == -EALREADY) {
-    QueuePollUpdate(idx);  // goes out with the next enter
-  } else if (res == -EINVAL || res == -EOPNOTSUPP) {
-    poll_updates_ok_ = false;
-    s.poll_in = true;
-  }
-}
-
 void UringBackend::DropQueue(RecvConn* c) {
   for (std::size_t i = c->head; i < c->queue.size(); ++i) {
     queued_bytes_ -= c->queue[i].bytes.size();
@@ -321,10 +282,7 @@ void UringBackend::DropQueue(RecvConn* c) {
 }
 
 void UringBackend::DetachConn(RecvConn* c) {
-  if (RunNode* w = std::exchange(c->waiter, nullptr)) {
-    --ring_waiters_;
-    CurrentCore()->Schedule(w);
-  }
+  if (RunNode* w = std::exchange(c->waiter, nullptr)) CurrentCore()->Schedule(w);
   c->fs = nullptr;
   DropQueue(c);
   if (c->armed) {
@@ -387,10 +345,7 @@ void UringBackend::DispatchRecv(std::uint32_t idx, io_uring_cqe* cqe) {
       c->error = absl::ErrnoToStatus(-res, absl::StrCat("recv(fd=", c->fs->fd, ")"));
     }
   }
-  if (RunNode* w = std::exchange(c->waiter, nullptr)) {
-    --ring_waiters_;
-    CurrentCore()->Schedule(w);
-  }
+  if (RunNode* w = std::exchange(c->waiter, nullptr)) CurrentCore()->Schedule(w);
 }
 
 void SetDefaultRecvRingOptions(const RecvRingOptions& options) {

@@ -3,9 +3,7 @@
 // epoll the readiness path), idle connections with armed recvs holding no
 // pool memory beyond the ring's fixed buffers, ring exhaustion falling back
 // to readiness reads without losing or reordering bytes, cancellation giving
-// everything back (and readiness reads working after it), one busy
-// connection among many parked ring readers (batched waits end at the
-// kernel's min wait), the disabled ring, pipes (not sockets) staying on the
+// everything back, the disabled ring, pipes (not sockets) staying on the
 // readiness path, and shutdown with recvs in flight.
 #include "io/ring_read.h"
 
@@ -25,13 +23,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "buf/buffer_pool.h"
-#include "buf/uninit.h"
 #include "gtest/gtest.h"
 #include "io/address.h"
 #include "io/net.h"
 #include "io/pipe.h"
 #include "io/pooled_ops.h"
-#include "io/read_into.h"
 #include "io/runtime.h"
 #include "io/task.h"
 #include "io/timer.h"
@@ -420,96 +416,6 @@ TEST_P(RingReadTest, CancellingAPendingRingReadReturnsEverything) {
   }());
   EXPECT_TRUE(s.ok()) << s;
   EXPECT_EQ(testing_io::CountOpenFds(), fds_before);
-}
-
-// While a ring recv reads for a connection its readiness poll has no POLLIN;
-// a cancelled ring read puts it back, so a readiness read sees new bytes.
-TEST_P(RingReadTest, AReadinessReadAfterACancelledRingReadSeesNewBytes) {
-  if (!uring()) GTEST_SKIP() << "no provided-buffer ring on " << rt_->backend_name();
-  absl::Status s = rt_->block_on([&]() -> Task<absl::Status> {
-    absl::StatusOr<ConnectedPair> p = co_await Connect(&*listener_);
-    if (!p.ok()) co_return p.status();
-    JoinHandle<absl::StatusOr<std::optional<PoolBytes>>> pending =
-        spawn([](TcpStream* s) -> Task<absl::StatusOr<std::optional<PoolBytes>>> {
-          co_return co_await pooled_read(*s);
-        }(&p->server));
-    if (!co_await Eventually([] { return recv_ring_stats().recvs_in_flight == 1; })) {
-      co_return absl::InternalError("the recv was not armed");
-    }
-    pending.cancel();
-    (void)co_await pending;
-    if (!co_await Eventually([] { return recv_ring_stats().recvs_in_flight == 0; })) {
-      co_return absl::InternalError("the recv is still in flight");
-    }
-    const std::vector<std::byte> data = RandomBytes(3000, 21);
-    if (absl::Status w = co_await p->client.write_all(data); !w.ok()) co_return w;
-    std::vector<std::byte> got;
-    Uninit buf(4096);
-    while (got.size() < data.size()) {
-      buf.clear();
-      absl::StatusOr<size_t> n = co_await timeout(read_into(p->server, buf), absl::Seconds(10));
-      if (!n.ok()) co_return n.status();  // DeadlineExceeded: POLLIN never came back
-      if (*n == 0) co_return absl::DataLossError("early EOF");
-      got.insert(got.end(), buf.filled().begin(), buf.filled().end());
-    }
-    if (got != data) co_return absl::DataLossError("bytes differ");
-    co_return absl::OkStatus();
-  }());
-  EXPECT_TRUE(s.ok()) << s;
-}
-
-// With many tasks parked on ring reads a wait asks the kernel for several
-// completions; one busy connection still gets each message, the wait ending
-// at the min wait (or at once where the kernel has none).
-TEST_P(RingReadTest, OneBusyConnectionAmongManyParkedRingReaders) {
-  if (!uring()) GTEST_SKIP() << "no provided-buffer ring on " << rt_->backend_name();
-  static constexpr int kIdle = 100;
-  static constexpr int kRounds = 300;
-  absl::Status s = rt_->block_on([&]() -> Task<absl::Status> {
-    std::vector<ConnectedPair> idle;
-    std::vector<JoinHandle<absl::StatusOr<std::optional<PoolBytes>>>> parked;
-    for (int i = 0; i < kIdle; ++i) {
-      absl::StatusOr<ConnectedPair> p = co_await Connect(&*listener_);
-      if (!p.ok()) co_return p.status();
-      idle.push_back(*std::move(p));
-    }
-    for (auto& p : idle) {
-      parked.push_back(spawn([](TcpStream* s) -> Task<absl::StatusOr<std::optional<PoolBytes>>> {
-        co_return co_await pooled_read(*s);
-      }(&p.server)));
-    }
-    absl::StatusOr<ConnectedPair> busy = co_await Connect(&*listener_);
-    if (!busy.ok()) co_return busy.status();
-    // The echo side reads through the ring; this task is the client.
-    JoinHandle<absl::Status> echo = spawn([](TcpStream* s) -> Task<absl::Status> {
-      for (;;) {
-        absl::StatusOr<std::optional<PoolBytes>> b = co_await pooled_read(*s);
-        if (!b.ok()) co_return b.status();
-        if (!b->has_value()) co_return absl::OkStatus();
-        if (absl::Status w = co_await s->write_all((*b)->span()); !w.ok()) co_return w;
-      }
-    }(&busy->server));
-    Uninit buf(64);
-    for (int i = 0; i < kRounds; ++i) {
-      const std::byte b{static_cast<unsigned char>(i)};
-      if (absl::Status w = co_await busy->client.write_all(std::span(&b, 1)); !w.ok()) {
-        co_return w;
-      }
-      buf.clear();
-      absl::StatusOr<size_t> n =
-          co_await timeout(read_into(busy->client, buf), absl::Seconds(10));
-      if (!n.ok()) co_return n.status();
-      if (*n != 1 || buf.filled()[0] != b) {
-        co_return absl::DataLossError(absl::StrCat("round ", i));
-      }
-    }
-    (void)busy->client.shutdown(SHUT_WR);
-    if (absl::Status e = co_await echo; !e.ok()) co_return e;
-    for (auto& h : parked) h.cancel();
-    for (auto& h : parked) (void)co_await h;
-    co_return absl::OkStatus();
-  }());
-  EXPECT_TRUE(s.ok()) << s;
 }
 
 TEST_P(RingReadTest, DisabledRingUsesTheReadinessPath) {
