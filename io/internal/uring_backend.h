@@ -303,11 +303,19 @@ class UringBackend final : public Backend, public RecvRing {
 
   void DispatchOp(std::uint32_t idx, std::uint32_t gen, std::int32_t res);
 
-  // Submits what is queued and waits for one CQE or the CLOCK_BOOTTIME
+  // Submits what is queued and waits for `wait_nr` CQEs or the CLOCK_BOOTTIME
   // `deadline_ns`, in one io_uring_enter (IORING_ENTER_ABS_TIMER against the
-  // clock registered in Init). liburing 2.3 has no call for an absolute
-  // timeout, so this publishes the SQ tail itself, as its submit does.
-  int SubmitAndWaitUntil(std::int64_t deadline_ns);
+  // clock registered in Init). With `min_wait_usec` > 0 (REQUIRES:
+  // min_wait_ok_) the kernel waits for `wait_nr` CQEs only that long, then
+  // returns as soon as there is one. liburing 2.3 has no call for either,
+  // so this publishes the SQ tail itself, as its submit does.
+  int SubmitAndWaitUntil(std::int64_t deadline_ns, unsigned wait_nr = 1,
+                         std::uint32_t min_wait_usec = 0);
+
+  // How many CQEs the next blocking wait asks for: 1, or, where the kernel
+  // has a min wait and many ring recvs are armed, one per armed recv (at
+  // most kMaxBatchedCqes; see uring_backend.cc).
+  unsigned BatchedWaitNr() const;
 
   static void WriteEventFd(int fd);
 
@@ -375,6 +383,8 @@ class UringBackend final : public Backend, public RecvRing {
   bool abs_boottime_ = false;       // Wait uses an absolute BOOTTIME timeout
   bool registered_ring_fd_ = false;  // enter through ring_.enter_ring_fd
   bool msg_ring_ok_ = false;  // send cross-core wakes as MSG_RING
+  bool min_wait_ok_ = false;  // IORING_FEAT_MIN_TIMEOUT: waits may batch
+  std::uint64_t batched_waits_ = 0;  // waits that asked for more than one CQE
   std::atomic<std::uint64_t> eventfd_writes_{0};
   std::uint64_t msg_ring_sends_ = 0;
   std::uint64_t msg_ring_received_ = 0;

@@ -190,6 +190,7 @@ RecvRingStats UringBackend::Stats() {
     st.refill_failures += large_ring_->refill_failures();
   }
   st.group_switches = group_switches_;
+  st.batched_waits = batched_waits_;
   st.completions = completions_;
   st.bytes_received = bytes_received_;
   st.arms = arms_;

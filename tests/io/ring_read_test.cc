@@ -4,10 +4,14 @@
 // pool memory beyond the ring's fixed buffers, ring exhaustion falling back
 // to readiness reads without losing or reordering bytes, cancellation giving
 // everything back, the disabled ring, pipes (not sockets) staying on the
-// readiness path, and shutdown with recvs in flight.
+// readiness path, shutdown with recvs in flight, and the core's batched
+// waits (many armed recvs) delivering every wake-up.
 #include "io/ring_read.h"
 
+#include <liburing.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -516,6 +520,94 @@ TEST_P(RingReadTest, ShutdownWithArmedRecvsFreesEverything) {
   rt_->Shutdown(absl::ZeroDuration());  // cancels the readers; waits for the recvs' CQEs
   pairs->clear();
   EXPECT_EQ(testing_io::CountOpenFds(), fds_before);
+}
+
+// True if this kernel lets a wait hold completions back for a minimum time
+// (IORING_FEAT_MIN_TIMEOUT, Linux 6.12), which the core's batched waits need.
+bool KernelHasMinWait() {
+  io_uring ring;
+  io_uring_params p{};
+  if (io_uring_queue_init_params(2, &ring, &p) != 0) return false;
+  io_uring_queue_exit(&ring);
+  constexpr unsigned kFeatMinTimeout = 1u << 15;
+  return (p.features & kFeatMinTimeout) != 0;
+}
+
+// Blocks (the test thread, outside the runtime) until `fd` has a byte, for
+// at most 10 s, and reads it; -1 if none came.
+int ReadOneByteBlocking(int fd) {
+  pollfd pfd{fd, POLLIN, 0};
+  if (::poll(&pfd, 1, 10'000) != 1) return -1;
+  unsigned char b;
+  return ::read(fd, &b, 1) == 1 ? b : -1;
+}
+
+// With many ring reads parked, the core asks the kernel for many completions
+// per wait and lets them gather for a moment. A lone message to one of the
+// connections, messages to all of them at once, and a timer must still each
+// end the wait: nothing may sit in the socket unanswered. The messages come
+// from outside the runtime, so only the kernel can wake the core.
+TEST_P(RingReadTest, BatchedWaitsDeliverEveryWakeUp) {
+  if (!uring()) GTEST_SKIP() << "no provided-buffer ring on " << rt_->backend_name();
+  static constexpr int kConns = 64;
+  auto pairs = std::make_shared<std::vector<ConnectedPair>>();
+  ASSERT_TRUE(rt_->block_on([&]() -> Task<absl::Status> {
+                    for (int i = 0; i < kConns; ++i) {
+                      absl::StatusOr<ConnectedPair> p = co_await Connect(&*listener_);
+                      if (!p.ok()) co_return p.status();
+                      pairs->push_back(*std::move(p));
+                    }
+                    co_return absl::OkStatus();
+                  }())
+                  .ok());
+  for (auto& p : *pairs) {
+    (void)rt_->spawn([](TcpStream conn) -> Task<void> {
+      for (;;) {
+        absl::StatusOr<std::optional<PoolBytes>> b = co_await pooled_read(conn);
+        if (!b.ok() || !b->has_value()) co_return;
+        if (!(co_await conn.write_all((*b)->span())).ok()) co_return;
+      }
+    }(std::move(p.server)));
+  }
+  const absl::StatusOr<bool> armed =
+      rt_->block_on(Eventually([] { return recv_ring_stats().recvs_in_flight == kConns; }));
+  ASSERT_TRUE(armed.ok() && *armed);
+
+  std::mt19937 rng(5);
+  for (int round = 0; round < 400; ++round) {
+    if (round % 50 == 49) {  // every connection at once
+      for (int i = 0; i < kConns; ++i) {
+        const unsigned char b = static_cast<unsigned char>(round + i);
+        ASSERT_EQ(::write((*pairs)[i].client.async_fd().fd(), &b, 1), 1);
+      }
+      for (int i = 0; i < kConns; ++i) {
+        ASSERT_EQ(ReadOneByteBlocking((*pairs)[i].client.async_fd().fd()),
+                  static_cast<unsigned char>(round + i))
+            << "connection " << i << " in round " << round;
+      }
+      continue;
+    }
+    const int i = static_cast<int>(rng() % kConns);  // one connection alone
+    const unsigned char b = static_cast<unsigned char>(round);
+    ASSERT_EQ(::write((*pairs)[i].client.async_fd().fd(), &b, 1), 1);
+    ASSERT_EQ(ReadOneByteBlocking((*pairs)[i].client.async_fd().fd()), b)
+        << "connection " << i << " in round " << round;
+  }
+  // A timer on the same core ends a batched wait by its deadline.
+  ASSERT_TRUE(rt_->block_on([]() -> Task<absl::Status> {
+                    co_await sleep_for(absl::Milliseconds(5));
+                    co_return absl::OkStatus();
+                  }())
+                  .ok());
+  const absl::StatusOr<RecvRingStats> st =
+      rt_->block_on([]() -> Task<RecvRingStats> { co_return recv_ring_stats(); }());
+  ASSERT_TRUE(st.ok()) << st.status();
+  if (KernelHasMinWait() && std::getenv("READBUF_MIN_WAIT") == nullptr &&
+      std::getenv("READBUF_ABS_TIMER") == nullptr) {
+    EXPECT_GT(st->batched_waits, 0u);
+  }
+  rt_->Shutdown(absl::ZeroDuration());  // cancels the parked readers
+  pairs->clear();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RingReadTest, ::testing::ValuesIn(testing_io::AllBackends()),
