@@ -99,6 +99,7 @@ void BM_DriverReadAtBatch8(benchmark::State& state) {
   absl::StatusOr<Driver> d = Driver::Create(DriverOptions{.backend = Kind(state), .entries = 8});
   const int fd = MakeFile();
   if (!d.ok() || fd < 0) {
+    if (fd >= 0) ::close(fd);
     state.SkipWithError("setup failed");
     return;
   }
@@ -125,14 +126,32 @@ void BM_DriverReadAtBatch8(benchmark::State& state) {
   ::close(fd);
 }
 
+// The runtime side of the ReadAt benchmarks: the scratch file opened as a
+// File on a 1-core Runtime. The scratch fd is closed on every path.
+struct RuntimeOverFile {
+  explicit RuntimeOverFile(benchmark::State& state)
+      : fd(MakeFile()),
+        rt(RuntimeOptions{.n_cores = 1, .backend = Kind(state)}),
+        file(fd >= 0 ? File::open(absl::StrCat("/proc/self/fd/", fd))
+                     : absl::StatusOr<File>(absl::InternalError("no scratch file"))) {}
+  ~RuntimeOverFile() {
+    if (fd >= 0) ::close(fd);
+  }
+  bool ok() const { return fd >= 0 && file.ok(); }
+
+  int fd;
+  Runtime rt;
+  absl::StatusOr<File> file;  // destroyed before `rt`
+};
+
 void BM_RuntimeReadAt8(benchmark::State& state) {
-  const int fd = MakeFile();
-  Runtime rt(RuntimeOptions{.n_cores = 1, .backend = Kind(state)});
-  absl::StatusOr<File> f = File::open(absl::StrCat("/proc/self/fd/", fd));
-  if (fd < 0 || !f.ok()) {
+  RuntimeOverFile setup(state);
+  if (!setup.ok()) {
     state.SkipWithError("setup failed");
     return;
   }
+  absl::StatusOr<File>& f = setup.file;
+  Runtime& rt = setup.rt;
   Syscalls syscalls;
   (void)rt.block_on([&]() -> Task<void> {
     std::vector<std::byte> buf(kChunk);
@@ -146,18 +165,17 @@ void BM_RuntimeReadAt8(benchmark::State& state) {
   syscalls.Report(state, static_cast<double>(state.iterations() * kBatch));
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.SetLabel(rt.backend_name());
-  ::close(fd);
 }
 
 // The runtime's way to have 8 reads in flight at once: 8 tasks, joined.
 void BM_RuntimeReadAt8Concurrent(benchmark::State& state) {
-  const int fd = MakeFile();
-  Runtime rt(RuntimeOptions{.n_cores = 1, .backend = Kind(state)});
-  absl::StatusOr<File> f = File::open(absl::StrCat("/proc/self/fd/", fd));
-  if (fd < 0 || !f.ok()) {
+  RuntimeOverFile setup(state);
+  if (!setup.ok()) {
     state.SkipWithError("setup failed");
     return;
   }
+  absl::StatusOr<File>& f = setup.file;
+  Runtime& rt = setup.rt;
   Syscalls syscalls;
   (void)rt.block_on([&]() -> Task<void> {
     std::vector<std::vector<std::byte>> bufs(kBatch, std::vector<std::byte>(kChunk));
@@ -177,7 +195,6 @@ void BM_RuntimeReadAt8Concurrent(benchmark::State& state) {
   syscalls.Report(state, static_cast<double>(state.iterations() * kBatch));
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.SetLabel(rt.backend_name());
-  ::close(fd);
 }
 
 // A connected TCP loopback pair (blocking setup), TCP_NODELAY on both.
