@@ -5,7 +5,8 @@
 // The core of the io_uring backend (see uring_backend.h): ring setup,
 // submission (flushing early when the SQ is full, and riding out EBUSY and
 // EAGAIN), the one io_uring_enter per loop iteration that submits and waits
-// on CLOCK_BOOTTIME, completion dispatch to the concern that owns each
+// on CLOCK_BOOTTIME (for many completions at once while many ring recvs are
+// armed), completion dispatch to the concern that owns each
 // user_data, the fd slot table, and readiness through one multishot poll per
 // registered fd. MakeUringBackend() lives here.
 
