@@ -137,47 +137,43 @@ struct RuntimeOverFile {
   ~RuntimeOverFile() {
     if (fd >= 0) ::close(fd);
   }
-  bool ok() const { return fd >= 0 && file.ok(); }
 
   int fd;
   Runtime rt;
   absl::StatusOr<File> file;  // destroyed before `rt`
 };
 
-void BM_RuntimeReadAt8(benchmark::State& state) {
+// Runs `body(file)` (a Task doing kBatch reads per benchmark iteration) on
+// the runtime and reports per-read figures.
+template <class Body>
+void RunRuntimeReads(benchmark::State& state, Body body) {
   RuntimeOverFile setup(state);
-  if (!setup.ok()) {
+  if (setup.fd < 0 || !setup.file.ok()) {
     state.SkipWithError("setup failed");
     return;
   }
-  absl::StatusOr<File>& f = setup.file;
-  Runtime& rt = setup.rt;
   Syscalls syscalls;
-  (void)rt.block_on([&]() -> Task<void> {
+  (void)setup.rt.block_on(body(*setup.file));
+  syscalls.Report(state, static_cast<double>(state.iterations() * kBatch));
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.SetLabel(setup.rt.backend_name());
+}
+
+void BM_RuntimeReadAt8(benchmark::State& state) {
+  RunRuntimeReads(state, [&state](File& f) -> Task<void> {
     std::vector<std::byte> buf(kChunk);
     for (auto _ : state) {
       for (std::size_t i = 0; i < kBatch; ++i) {
-        absl::StatusOr<std::size_t> n = co_await f->read_at(buf, i * kChunk);
+        absl::StatusOr<std::size_t> n = co_await f.read_at(buf, i * kChunk);
         benchmark::DoNotOptimize(n);
       }
     }
-  }());
-  syscalls.Report(state, static_cast<double>(state.iterations() * kBatch));
-  state.SetItemsProcessed(state.iterations() * kBatch);
-  state.SetLabel(rt.backend_name());
+  });
 }
 
 // The runtime's way to have 8 reads in flight at once: 8 tasks, joined.
 void BM_RuntimeReadAt8Concurrent(benchmark::State& state) {
-  RuntimeOverFile setup(state);
-  if (!setup.ok()) {
-    state.SkipWithError("setup failed");
-    return;
-  }
-  absl::StatusOr<File>& f = setup.file;
-  Runtime& rt = setup.rt;
-  Syscalls syscalls;
-  (void)rt.block_on([&]() -> Task<void> {
+  RunRuntimeReads(state, [&state](File& f) -> Task<void> {
     std::vector<std::vector<std::byte>> bufs(kBatch, std::vector<std::byte>(kChunk));
     std::vector<JoinHandle<void>> handles;
     handles.reserve(kBatch);
@@ -186,15 +182,12 @@ void BM_RuntimeReadAt8Concurrent(benchmark::State& state) {
         handles.push_back(spawn([](File* f, std::span<std::byte> b, std::uint64_t at) -> Task<void> {
           absl::StatusOr<std::size_t> n = co_await f->read_at(b, at);
           benchmark::DoNotOptimize(n);
-        }(&*f, bufs[i], i * kChunk)));
+        }(&f, bufs[i], i * kChunk)));
       }
       for (JoinHandle<void>& h : handles) (void)co_await std::move(h);
       handles.clear();
     }
-  }());
-  syscalls.Report(state, static_cast<double>(state.iterations() * kBatch));
-  state.SetItemsProcessed(state.iterations() * kBatch);
-  state.SetLabel(rt.backend_name());
+  });
 }
 
 // A connected TCP loopback pair (blocking setup), TCP_NODELAY on both.
