@@ -13,7 +13,9 @@
 // --policy=uring (which implies --backend=uring) reads through each core's io_uring
 // provided-buffer ring instead (pooled_read, io/ring_read.h): one multishot
 // recv per connection, the kernel picks a pool buffer only when data arrives,
-// and the echo writes from that block (no copy).
+// and the echo sends from that block (no copy) with IORING_OP_SEND
+// (StreamSocket::send_all), so a round trip makes no read or write system
+// call: the core's one io_uring_enter per loop carries them all.
 //
 // Once ready it prints exactly one line, "listening <port>", and flushes it.
 // SIGINT or SIGTERM stops it: listeners close, live connections get up to
@@ -246,7 +248,8 @@ readbuf::Task<void> TlsEcho(readbuf::TcpStream conn, Policy buf, readbuf::TlsCon
 }
 
 // The connection handler for --policy=uring: each read is a PoolBytes the
-// kernel filled from the core's provided-buffer ring.
+// kernel filled from the core's provided-buffer ring; each echo is an
+// IORING_OP_SEND from that block.
 struct RingPolicy {
   explicit RingPolicy(size_t) {}
 };
@@ -257,7 +260,7 @@ readbuf::Task<void> Echo(readbuf::TcpStream conn, RingPolicy) {
   for (;;) {
     absl::StatusOr<std::optional<readbuf::PoolBytes>> bytes = co_await readbuf::pooled_read(conn);
     if (!bytes.ok() || !bytes->has_value()) co_return;  // error or EOF: close
-    absl::Status written = co_await conn.write_all((*bytes)->span());
+    absl::Status written = co_await conn.send_all((*bytes)->span());
     if (!written.ok()) co_return;
   }
 }

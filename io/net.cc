@@ -56,6 +56,10 @@ Task<absl::StatusOr<std::size_t>> StreamSocket::write(
 Task<absl::Status> StreamSocket::write_all(std::span<const std::byte> buf) {
   return WriteAll(fd_, FdKind::kSocket, buf);
 }
+Task<absl::Status> StreamSocket::send_all(std::span<const std::byte> buf) {
+  if (CanSendThroughKernel()) return SendAllThroughKernel(fd_, buf);
+  return WriteAll(fd_, FdKind::kSocket, buf);
+}
 Task<absl::StatusOr<std::size_t>> StreamSocket::writev(
     std::span<const iovec> iov) {
   return WriteV(fd_, FdKind::kSocket, iov);

@@ -9,10 +9,13 @@
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <span>
 
 #include "absl/strings/str_cat.h"
+#include "io/internal/core.h"
+#include "io/internal/kernel_op.h"
 
 namespace readbuf {
 namespace io_internal {
@@ -166,6 +169,38 @@ Task<absl::Status> WriteAllV(AsyncFd& fd, FdKind kind, std::vector<iovec> iov) {
       iov[first].iov_len -= step;
       left -= step;
       if (iov[first].iov_len == 0) ++first;
+    }
+  }
+  co_return absl::OkStatus();
+}
+
+bool CanSendThroughKernel() {
+  Core* core = CurrentCore();
+  return core != nullptr && core->backend()->SupportsKernelOps();
+}
+
+Task<absl::Status> SendAllThroughKernel(AsyncFd& fd, std::span<const std::byte> buf) {
+  READBUF_CHECK(CanSendThroughKernel(), "SendAllThroughKernel off an io_uring core");
+  KernelOp op;
+  op.kind = KernelOp::Kind::kSend;
+  op.op_flags = MSG_NOSIGNAL;
+  while (!buf.empty()) {
+    if (!fd.valid()) co_return absl::FailedPreconditionError("send: the socket is closed");
+    op.state = KernelOp::State::kIdle;
+    op.fd = fd.fd();
+    op.buf = const_cast<std::byte*>(buf.data());
+    op.len = static_cast<std::uint32_t>(std::min<std::size_t>(buf.size(), std::size_t{1} << 30));
+    const std::int32_t r = co_await KernelOpAwaiter(&op);
+    if (r > 0) {
+      buf = buf.subspan(static_cast<std::size_t>(r));
+    } else if (r == -EAGAIN || r == -EWOULDBLOCK) {
+      // The kernel normally waits for room itself; if it hands EAGAIN back,
+      // wait for the socket's readiness before the next op.
+      fd.mark_not_writable();
+      if (absl::Status ready = co_await fd.writable(); !ready.ok()) co_return ready;
+    } else if (r != -EINTR) {
+      // 0 for a non-empty send would repeat forever: report it as EPIPE.
+      co_return FdError(r < 0 ? -r : EPIPE, "send", op.fd);
     }
   }
   co_return absl::OkStatus();

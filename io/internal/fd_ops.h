@@ -46,6 +46,17 @@ Task<absl::Status> WriteAll(AsyncFd& fd, FdKind kind,
 // short writes. Takes the iovec list by value (the bytes must outlive it).
 Task<absl::Status> WriteAllV(AsyncFd& fd, FdKind kind, std::vector<iovec> iov);
 
+// True if a socket write on the calling thread can go through the kernel
+// (the thread is a core whose backend runs kernel ops: io_uring).
+bool CanSendThroughKernel();
+// Writes every byte of `buf` to the socket `fd` with one-shot IORING_OP_SEND
+// ops (MSG_NOSIGNAL), each submitted in the core's next io_uring_enter, so
+// the write costs no system call of its own; resumes after short sends.
+// The op lives in this coroutine's frame; a cancelled send pins its scope
+// until the kernel completes it (io/internal/kernel_op.h), so some prefix
+// of `buf` may have been sent. REQUIRES: CanSendThroughKernel().
+Task<absl::Status> SendAllThroughKernel(AsyncFd& fd, std::span<const std::byte> buf);
+
 }  // namespace io_internal
 }  // namespace readbuf
 

@@ -247,6 +247,28 @@ TEST_P(CancelPointsTest, PooledReadThroughTheRing) {
   }, 6);
 }
 
+// The ring echo of examples/echo_server --policy=uring: on io_uring both
+// halves are kernel ops (a multishot recv and one-shot sends).
+Task<absl::Status> RingEchoWithKernelSends(UnixStream conn) {
+  for (;;) {
+    absl::StatusOr<std::optional<PoolBytes>> b = co_await pooled_read(conn);
+    if (!b.ok()) co_return b.status();
+    if (!b->has_value()) co_return absl::OkStatus();
+    if (absl::Status s = co_await conn.send_all((*b)->span()); !s.ok()) co_return s;
+  }
+}
+
+TEST_P(CancelPointsTest, RingEchoWithKernelSends) {
+  Runtime rt(Options());
+  Explore(rt, [] {
+    SocketPair sp = MakeSocketPair();
+    auto bad = std::make_shared<std::atomic<int>>(0);
+    auto peer = std::make_shared<std::thread>(EchoPeer, sp.peer_fd, 6, 3000, bad);
+    return ScenarioRun{RingEchoWithKernelSends(UnixStream(AsyncFd::StreamFd(sp.reactor_fd))),
+                       JoinAndCheck(peer, bad)};
+  }, 6);
+}
+
 Task<absl::Status> PooledReadCallbackEcho(UnixStream conn) {
   std::string pending;
   for (;;) {

@@ -1,0 +1,237 @@
+// StreamSocket::send_all: every byte arrives in order on both backends (on
+// io_uring as kernel sends, counted by the core's kernel-op stats), errors
+// name the send, and a send stuck on a peer that never reads ends cleanly
+// by timeout, by cancel and by shutdown, with its fd and frame released.
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "io/async_fd.h"
+#include "io/internal/backend.h"
+#include "io/internal/core.h"
+#include "io/internal/kernel_op.h"
+#include "io/net.h"
+#include "io/runtime.h"
+#include "io/task.h"
+#include "io/timer.h"
+#include "tests/io/io_test_util.h"
+#include "tests/io/loopback_pair.h"
+
+namespace readbuf {
+namespace {
+
+using testing_io::CountOpenFds;
+using testing_io::RandomBytes;
+
+class SendAllTest : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  RuntimeOptions Options(int cores = 2) {
+    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
+  }
+  bool Uring(Runtime& rt) const { return rt.backend_name() == std::string("io_uring"); }
+};
+
+std::uint64_t KernelOpsStarted() {
+  io_internal::KernelOpStats st;
+  io_internal::CurrentCore()->backend()->GetKernelOpStats(&st);
+  return st.started;
+}
+
+struct SendReport {
+  absl::Status status;
+  std::uint64_t kernel_ops = 0;  // kernel ops this core started meanwhile
+  int sends = 0;
+};
+
+// Sends `data` in chunks of random sizes (1 byte to 256 KiB), then shuts
+// down the writing side.
+Task<SendReport> SendInChunks(TcpStream* conn, const std::vector<std::byte>* data) {
+  SendReport report;
+  const std::uint64_t before = KernelOpsStarted();
+  std::mt19937 rng(7);
+  std::span<const std::byte> left(*data);
+  while (!left.empty()) {
+    const size_t n = std::min<size_t>(left.size(), 1 + rng() % (256 * 1024));
+    report.status = co_await conn->send_all(left.first(n));
+    if (!report.status.ok()) co_return report;
+    ++report.sends;
+    left = left.subspan(n);
+  }
+  report.kernel_ops = KernelOpsStarted() - before;
+  report.status = conn->shutdown(SHUT_WR);
+  co_return report;
+}
+
+// Reads to EOF in small reads, with pauses, so the sender's socket fills
+// and the kernel has to wait for room.
+void SlowReader(int fd, std::vector<std::byte>* got) {
+  std::byte buf[3000];
+  int reads = 0;
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return;
+    got->insert(got->end(), buf, buf + n);
+    if (++reads % 200 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+TEST_P(SendAllTest, EveryByteArrivesInOrder) {
+  Runtime rt(Options());
+  absl::StatusOr<TcpListener> l = TcpListener::bind(testing_io::Loopback());
+  ASSERT_TRUE(l.ok()) << l.status();
+  absl::StatusOr<testing_io::ConnectedPair> pair = rt.block_on(testing_io::Connect(&*l));
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  // The reader is a plain thread on a blocking dup of the client's fd.
+  const int reader_fd = ::dup(pair->client.async_fd().fd());
+  ASSERT_GE(reader_fd, 0);
+  int flags = ::fcntl(reader_fd, F_GETFL);
+  ASSERT_EQ(::fcntl(reader_fd, F_SETFL, flags & ~O_NONBLOCK), 0);
+  pair->client.close();
+  const std::vector<std::byte> data = RandomBytes(8 << 20, 42);
+  std::vector<std::byte> got;
+  std::thread reader(SlowReader, reader_fd, &got);
+  absl::StatusOr<SendReport> r = rt.block_on(SendInChunks(&pair->server, &data));
+  reader.join();
+  ::close(reader_fd);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->status.ok()) << r->status;
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data) << "the bytes arrived changed or out of order";
+  if (Uring(rt)) {
+    // One kernel send per chunk at least (more where the kernel sent part).
+    EXPECT_GE(r->kernel_ops, static_cast<std::uint64_t>(r->sends));
+  } else {
+    EXPECT_EQ(r->kernel_ops, 0u);
+  }
+}
+
+// A UnixStream over one end of a socketpair whose other end never reads,
+// with small buffers so a send fills them at once.
+struct StuckPeer {
+  int ours = -1;
+  int theirs = -1;
+  static StuckPeer Make() {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    int small = 4096;
+    ::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    ::setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    return {sv[0], sv[1]};
+  }
+};
+
+Task<absl::Status> SendWithTimeout(int fd, absl::Duration limit) {
+  UnixStream conn(AsyncFd::StreamFd(fd));
+  std::vector<std::byte> big(16 << 20, std::byte{'x'});
+  co_return co_await timeout(conn.send_all(big), limit);
+}
+
+TEST_P(SendAllTest, TimeoutEndsASendToAPeerThatNeverReads) {
+  Runtime rt(Options());
+  const int baseline = CountOpenFds();
+  StuckPeer p = StuckPeer::Make();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<absl::Status> r = rt.block_on(SendWithTimeout(p.ours, absl::Milliseconds(50)));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(*r)) << *r;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  ::close(p.theirs);
+  // The send's socket (owned by the finished task) is closed.
+  EXPECT_EQ(CountOpenFds(), baseline);
+}
+
+Task<absl::Status> SendForever(int fd) {
+  UnixStream conn(AsyncFd::StreamFd(fd));
+  std::vector<std::byte> big(16 << 20, std::byte{'x'});
+  co_return co_await conn.send_all(big);
+}
+
+TEST_P(SendAllTest, CancelEndsASendToAPeerThatNeverReads) {
+  Runtime rt(Options());
+  const int baseline = CountOpenFds();
+  StuckPeer p = StuckPeer::Make();
+  JoinHandle<absl::Status> h = rt.spawn_on(0, SendForever(p.ours));
+  absl::SleepFor(absl::Milliseconds(30));
+  h.cancel();
+  EXPECT_TRUE(absl::IsCancelled(h.BlockingJoin()));
+  ::close(p.theirs);
+  EXPECT_EQ(CountOpenFds(), baseline);
+}
+
+TEST_P(SendAllTest, ShutdownEndsASendToAPeerThatNeverReads) {
+  StuckPeer p = StuckPeer::Make();
+  auto rt = std::make_unique<Runtime>(Options());
+  JoinHandle<absl::Status> h = rt->spawn(SendForever(p.ours));
+  absl::SleepFor(absl::Milliseconds(30));
+  const absl::Time start = absl::Now();
+  rt->Shutdown(absl::Milliseconds(50));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_TRUE(absl::IsCancelled(h.BlockingJoin()));
+  ::close(p.theirs);
+}
+
+// The peer resets the connection while the send waits for room.
+Task<absl::Status> SendUntilError(int fd) {
+  UnixStream conn(AsyncFd::StreamFd(fd));
+  std::vector<std::byte> chunk(64 * 1024, std::byte{'y'});
+  for (int i = 0; i < 100000; ++i) {
+    absl::Status s = co_await conn.send_all(chunk);
+    if (!s.ok()) co_return s;
+  }
+  co_return absl::InternalError("the send never failed");
+}
+
+TEST_P(SendAllTest, PeerGoingAwayGivesANamedSendError) {
+  Runtime rt(Options());
+  StuckPeer p = StuckPeer::Make();
+  std::thread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ::close(p.theirs);
+  });
+  absl::StatusOr<absl::Status> r = rt.block_on(SendUntilError(p.ours));
+  closer.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->ok());
+  EXPECT_TRUE(absl::StrContains(r->message(), "send(fd=")) << *r;
+}
+
+Task<absl::Status> SendOnClosed(int fd) {
+  UnixStream conn(AsyncFd::StreamFd(fd));
+  conn.close();
+  const std::byte one[1] = {std::byte{1}};
+  co_return co_await conn.send_all(one);
+}
+
+TEST_P(SendAllTest, SendOnAClosedSocketFails) {
+  Runtime rt(Options());
+  StuckPeer p = StuckPeer::Make();
+  absl::StatusOr<absl::Status> r = rt.block_on(SendOnClosed(p.ours));
+  ::close(p.theirs);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SendAllTest, ::testing::ValuesIn(testing_io::AllBackends()),
+                         testing_io::BackendName);
+
+}  // namespace
+}  // namespace readbuf
