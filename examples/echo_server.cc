@@ -13,9 +13,9 @@
 // --policy=uring (which implies --backend=uring) reads through each core's io_uring
 // provided-buffer ring instead (pooled_read, io/ring_read.h): one multishot
 // recv per connection, the kernel picks a pool buffer only when data arrives,
-// and the echo sends from that block (no copy) with IORING_OP_SEND
-// (StreamSocket::send_all), so a round trip makes no read or write system
-// call: the core's one io_uring_enter per loop carries them all.
+// and the echo sends from that block (no copy) with StreamSocket::send_all:
+// up to 16 KiB as an IORING_OP_SEND, so a small round trip makes no read or
+// write system call (the core's one io_uring_enter per loop carries them).
 //
 // Once ready it prints exactly one line, "listening <port>", and flushes it.
 // SIGINT or SIGTERM stops it: listeners close, live connections get up to
@@ -248,8 +248,8 @@ readbuf::Task<void> TlsEcho(readbuf::TcpStream conn, Policy buf, readbuf::TlsCon
 }
 
 // The connection handler for --policy=uring: each read is a PoolBytes the
-// kernel filled from the core's provided-buffer ring; each echo is an
-// IORING_OP_SEND from that block.
+// kernel filled from the core's provided-buffer ring, echoed from that block
+// with send_all (an IORING_OP_SEND up to 16 KiB, write(2) above).
 struct RingPolicy {
   explicit RingPolicy(size_t) {}
 };

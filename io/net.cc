@@ -57,7 +57,7 @@ Task<absl::Status> StreamSocket::write_all(std::span<const std::byte> buf) {
   return WriteAll(fd_, FdKind::kSocket, buf);
 }
 Task<absl::Status> StreamSocket::send_all(std::span<const std::byte> buf) {
-  if (CanSendThroughKernel()) return SendAllThroughKernel(fd_, buf);
+  if (ShouldSendThroughKernel(buf.size())) return SendAllThroughKernel(fd_, buf);
   return WriteAll(fd_, FdKind::kSocket, buf);
 }
 Task<absl::StatusOr<std::size_t>> StreamSocket::writev(

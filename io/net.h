@@ -81,15 +81,17 @@ class StreamSocket {
   // Writes every byte `iov` names (any number of iovecs) or fails.
   Task<absl::Status> writev_all(std::span<const iovec> iov);
   // Writes all of `buf` or fails, like write_all. On a core running
-  // io_uring each send is an IORING_OP_SEND submitted with the core's next
-  // io_uring_enter (which carries every task's submissions and waits), so the
-  // write makes no system call of its own, and the bytes are sent when that
-  // enter runs instead of at once; the kernel waits for socket room itself.
-  // Elsewhere (epoll) it is write_all. Errors: "send(fd=N): ..." with the
-  // errno (EPIPE, ECONNRESET, ...); FailedPrecondition once the socket is
-  // closed. Cancellation: a send the kernel has started is cancelled in the
-  // kernel and the task ends when it completes; a prefix of `buf` may have
-  // been sent (as with write_all).
+  // io_uring, a `buf` of at most 16 KiB goes out as IORING_OP_SEND ops
+  // submitted with the core's next io_uring_enter (which carries every
+  // task's submissions and waits), so the write makes no system call of its
+  // own and the bytes leave when that enter runs rather than at once; with
+  // no room in the socket it waits for writability as write_all does.
+  // Larger writes, and every write elsewhere (epoll), are write_all: a big
+  // copy dwarfs the system call. Errors: "send(fd=N): ..." with the errno
+  // (EPIPE, ECONNRESET, ...); FailedPrecondition once the socket is closed.
+  // Cancellation: an op the kernel has taken is cancelled in the kernel and
+  // the task ends at its completion; a prefix of `buf` may have been sent
+  // (as with write_all).
   Task<absl::Status> send_all(std::span<const std::byte> buf);
   // Gather write of some bytes.
   Task<absl::StatusOr<std::size_t>> writev(std::span<const iovec> iov);

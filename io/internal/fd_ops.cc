@@ -174,16 +174,17 @@ Task<absl::Status> WriteAllV(AsyncFd& fd, FdKind kind, std::vector<iovec> iov) {
   co_return absl::OkStatus();
 }
 
-bool CanSendThroughKernel() {
+bool ShouldSendThroughKernel(std::size_t size) {
+  if (size > kKernelSendMax) return false;
   Core* core = CurrentCore();
   return core != nullptr && core->backend()->SupportsKernelOps();
 }
 
 Task<absl::Status> SendAllThroughKernel(AsyncFd& fd, std::span<const std::byte> buf) {
-  READBUF_CHECK(CanSendThroughKernel(), "SendAllThroughKernel off an io_uring core");
+  READBUF_CHECK(ShouldSendThroughKernel(0), "SendAllThroughKernel off an io_uring core");
   KernelOp op;
   op.kind = KernelOp::Kind::kSend;
-  op.op_flags = MSG_NOSIGNAL;
+  op.op_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
   while (!buf.empty()) {
     if (!fd.valid()) co_return absl::FailedPreconditionError("send: the socket is closed");
     op.state = KernelOp::State::kIdle;
@@ -194,8 +195,7 @@ Task<absl::Status> SendAllThroughKernel(AsyncFd& fd, std::span<const std::byte> 
     if (r > 0) {
       buf = buf.subspan(static_cast<std::size_t>(r));
     } else if (r == -EAGAIN || r == -EWOULDBLOCK) {
-      // The kernel normally waits for room itself; if it hands EAGAIN back,
-      // wait for the socket's readiness before the next op.
+      // No room (MSG_DONTWAIT): wait for writability, as write_all does.
       fd.mark_not_writable();
       if (absl::Status ready = co_await fd.writable(); !ready.ok()) co_return ready;
     } else if (r != -EINTR) {

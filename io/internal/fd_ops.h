@@ -46,15 +46,23 @@ Task<absl::Status> WriteAll(AsyncFd& fd, FdKind kind,
 // short writes. Takes the iovec list by value (the bytes must outlive it).
 Task<absl::Status> WriteAllV(AsyncFd& fd, FdKind kind, std::vector<iovec> iov);
 
-// True if a socket write on the calling thread can go through the kernel
-// (the thread is a core whose backend runs kernel ops: io_uring).
-bool CanSendThroughKernel();
+// The largest write StreamSocket::send_all hands to the kernel as an op.
+// Above it the copy dwarfs a system call: ring sends of 64 KiB stream
+// chunks measured 2-8% slower than write(2) (BENCHMARKS.md section 5).
+inline constexpr std::size_t kKernelSendMax = 16 * 1024;
+
+// True if a socket write of `size` bytes on the calling thread should go
+// through the kernel: the thread is a core whose backend runs kernel ops
+// (io_uring) and size <= kKernelSendMax.
+bool ShouldSendThroughKernel(std::size_t size);
 // Writes every byte of `buf` to the socket `fd` with one-shot IORING_OP_SEND
-// ops (MSG_NOSIGNAL), each submitted in the core's next io_uring_enter, so
-// the write costs no system call of its own; resumes after short sends.
-// The op lives in this coroutine's frame; a cancelled send pins its scope
-// until the kernel completes it (io/internal/kernel_op.h), so some prefix
-// of `buf` may have been sent. REQUIRES: CanSendThroughKernel().
+// ops (MSG_NOSIGNAL | MSG_DONTWAIT), each submitted in the core's next
+// io_uring_enter, so the write costs no system call of its own; resumes
+// after short sends. When the socket has no room the kernel answers EAGAIN
+// at once and the send waits for writability like write_all. The op lives
+// in this coroutine's frame; a cancelled op pins its scope until the kernel
+// completes it (io/internal/kernel_op.h), so some prefix of `buf` may have
+// been sent. REQUIRES: on a core whose backend runs kernel ops.
 Task<absl::Status> SendAllThroughKernel(AsyncFd& fd, std::span<const std::byte> buf);
 
 }  // namespace io_internal

@@ -1,7 +1,8 @@
 // StreamSocket::send_all: every byte arrives in order on both backends (on
-// io_uring as kernel sends, counted by the core's kernel-op stats), errors
-// name the send, and a send stuck on a peer that never reads ends cleanly
-// by timeout, by cancel and by shutdown, with its fd and frame released.
+// io_uring, sends of at most 16 KiB as kernel ops, counted by the core's
+// kernel-op stats; larger ones as write(2)), errors name the send, and
+// sends stuck on a peer that never reads end cleanly by timeout, by cancel
+// and by shutdown, with the fd released.
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -28,6 +29,7 @@
 #include "io/async_fd.h"
 #include "io/internal/backend.h"
 #include "io/internal/core.h"
+#include "io/internal/fd_ops.h"
 #include "io/internal/kernel_op.h"
 #include "io/net.h"
 #include "io/runtime.h"
@@ -59,21 +61,22 @@ std::uint64_t KernelOpsStarted() {
 struct SendReport {
   absl::Status status;
   std::uint64_t kernel_ops = 0;  // kernel ops this core started meanwhile
-  int sends = 0;
+  int small_sends = 0;           // sends of at most kKernelSendMax bytes
+  int large_sends = 0;
 };
 
-// Sends `data` in chunks of random sizes (1 byte to 256 KiB), then shuts
-// down the writing side.
+// Sends `data` in chunks of random sizes (1 byte to 32 KiB, so both sides of
+// the 16 KiB line), then shuts down the writing side.
 Task<SendReport> SendInChunks(TcpStream* conn, const std::vector<std::byte>* data) {
   SendReport report;
   const std::uint64_t before = KernelOpsStarted();
   std::mt19937 rng(7);
   std::span<const std::byte> left(*data);
   while (!left.empty()) {
-    const size_t n = std::min<size_t>(left.size(), 1 + rng() % (256 * 1024));
+    const size_t n = std::min<size_t>(left.size(), 1 + rng() % (32 * 1024));
     report.status = co_await conn->send_all(left.first(n));
     if (!report.status.ok()) co_return report;
-    ++report.sends;
+    ++(n <= io_internal::kKernelSendMax ? report.small_sends : report.large_sends);
     left = left.subspan(n);
   }
   report.kernel_ops = KernelOpsStarted() - before;
@@ -116,9 +119,13 @@ TEST_P(SendAllTest, EveryByteArrivesInOrder) {
   ASSERT_TRUE(r->status.ok()) << r->status;
   EXPECT_EQ(got.size(), data.size());
   EXPECT_TRUE(got == data) << "the bytes arrived changed or out of order";
+  EXPECT_GT(r->small_sends, 100);
+  EXPECT_GT(r->large_sends, 100);
   if (Uring(rt)) {
-    // One kernel send per chunk at least (more where the kernel sent part).
-    EXPECT_GE(r->kernel_ops, static_cast<std::uint64_t>(r->sends));
+    // One kernel send per small chunk at least (more where the kernel sent
+    // part); the large chunks were written with write(2).
+    EXPECT_GE(r->kernel_ops, static_cast<std::uint64_t>(r->small_sends));
+    EXPECT_LT(r->kernel_ops, static_cast<std::uint64_t>(r->small_sends + r->large_sends) * 4);
   } else {
     EXPECT_EQ(r->kernel_ops, 0u);
   }
@@ -139,10 +146,18 @@ struct StuckPeer {
   }
 };
 
+// Sends 8 KiB chunks (kernel sends on io_uring) until one fails.
+Task<absl::Status> SendChunksForever(UnixStream* conn) {
+  std::vector<std::byte> chunk(8 * 1024, std::byte{'x'});
+  for (;;) {
+    absl::Status s = co_await conn->send_all(chunk);
+    if (!s.ok()) co_return s;
+  }
+}
+
 Task<absl::Status> SendWithTimeout(int fd, absl::Duration limit) {
   UnixStream conn(AsyncFd::StreamFd(fd));
-  std::vector<std::byte> big(16 << 20, std::byte{'x'});
-  co_return co_await timeout(conn.send_all(big), limit);
+  co_return co_await timeout(SendChunksForever(&conn), limit);
 }
 
 TEST_P(SendAllTest, TimeoutEndsASendToAPeerThatNeverReads) {
@@ -161,8 +176,7 @@ TEST_P(SendAllTest, TimeoutEndsASendToAPeerThatNeverReads) {
 
 Task<absl::Status> SendForever(int fd) {
   UnixStream conn(AsyncFd::StreamFd(fd));
-  std::vector<std::byte> big(16 << 20, std::byte{'x'});
-  co_return co_await conn.send_all(big);
+  co_return co_await SendChunksForever(&conn);
 }
 
 TEST_P(SendAllTest, CancelEndsASendToAPeerThatNeverReads) {
@@ -192,8 +206,8 @@ TEST_P(SendAllTest, ShutdownEndsASendToAPeerThatNeverReads) {
 // The peer resets the connection while the send waits for room.
 Task<absl::Status> SendUntilError(int fd) {
   UnixStream conn(AsyncFd::StreamFd(fd));
-  std::vector<std::byte> chunk(64 * 1024, std::byte{'y'});
-  for (int i = 0; i < 100000; ++i) {
+  std::vector<std::byte> chunk(4 * 1024, std::byte{'y'});
+  for (int i = 0; i < 1000000; ++i) {
     absl::Status s = co_await conn.send_all(chunk);
     if (!s.ok()) co_return s;
   }
