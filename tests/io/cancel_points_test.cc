@@ -223,7 +223,12 @@ TEST_P(CancelPointsTest, EchoPooled) {
 
 // --- pooled_read (the ring on io_uring) and pooled_read_callback ------------
 
-Task<absl::Status> PooledReadEcho(UnixStream conn, bool expect_ring) {
+// How the ring echo answers: write_all, or send_all (on io_uring a kernel
+// send, as examples/echo_server --policy=uring does, so both halves of the
+// echo are kernel ops).
+enum class EchoWrite { kWriteAll, kSendAll };
+
+Task<absl::Status> PooledReadEcho(UnixStream conn, bool expect_ring, EchoWrite how) {
   for (;;) {
     absl::StatusOr<std::optional<PoolBytes>> b = co_await pooled_read(conn);
     if (!b.ok()) co_return b.status();
@@ -231,42 +236,36 @@ Task<absl::Status> PooledReadEcho(UnixStream conn, bool expect_ring) {
       co_return absl::InternalError("the read did not go through the ring");
     }
     if (!b->has_value()) co_return absl::OkStatus();
-    if (absl::Status s = co_await conn.write_all((*b)->span()); !s.ok()) co_return s;
+    absl::Status s;
+    if (how == EchoWrite::kSendAll) {
+      s = co_await conn.send_all((*b)->span());
+    } else {
+      s = co_await conn.write_all((*b)->span());
+    }
+    if (!s.ok()) co_return s;
   }
+}
+
+// A scenario maker: PooledReadEcho against an EchoPeer on a socketpair.
+std::function<ScenarioRun()> PooledReadEchoScenario(Runtime& rt, EchoWrite how) {
+  const bool ring = rt.backend_name() == std::string("io_uring");
+  return [ring, how] {
+    SocketPair sp = MakeSocketPair();
+    auto bad = std::make_shared<std::atomic<int>>(0);
+    auto peer = std::make_shared<std::thread>(EchoPeer, sp.peer_fd, 6, 3000, bad);
+    return ScenarioRun{PooledReadEcho(UnixStream(AsyncFd::StreamFd(sp.reactor_fd)), ring, how),
+                       JoinAndCheck(peer, bad)};
+  };
 }
 
 TEST_P(CancelPointsTest, PooledReadThroughTheRing) {
   Runtime rt(Options());
-  const bool ring = rt.backend_name() == std::string("io_uring");
-  Explore(rt, [ring] {
-    SocketPair sp = MakeSocketPair();
-    auto bad = std::make_shared<std::atomic<int>>(0);
-    auto peer = std::make_shared<std::thread>(EchoPeer, sp.peer_fd, 6, 3000, bad);
-    return ScenarioRun{PooledReadEcho(UnixStream(AsyncFd::StreamFd(sp.reactor_fd)), ring),
-                       JoinAndCheck(peer, bad)};
-  }, 6);
-}
-
-// The ring echo of examples/echo_server --policy=uring: on io_uring both
-// halves are kernel ops (a multishot recv and one-shot sends).
-Task<absl::Status> RingEchoWithKernelSends(UnixStream conn) {
-  for (;;) {
-    absl::StatusOr<std::optional<PoolBytes>> b = co_await pooled_read(conn);
-    if (!b.ok()) co_return b.status();
-    if (!b->has_value()) co_return absl::OkStatus();
-    if (absl::Status s = co_await conn.send_all((*b)->span()); !s.ok()) co_return s;
-  }
+  Explore(rt, PooledReadEchoScenario(rt, EchoWrite::kWriteAll), 6);
 }
 
 TEST_P(CancelPointsTest, RingEchoWithKernelSends) {
   Runtime rt(Options());
-  Explore(rt, [] {
-    SocketPair sp = MakeSocketPair();
-    auto bad = std::make_shared<std::atomic<int>>(0);
-    auto peer = std::make_shared<std::thread>(EchoPeer, sp.peer_fd, 6, 3000, bad);
-    return ScenarioRun{RingEchoWithKernelSends(UnixStream(AsyncFd::StreamFd(sp.reactor_fd))),
-                       JoinAndCheck(peer, bad)};
-  }, 6);
+  Explore(rt, PooledReadEchoScenario(rt, EchoWrite::kSendAll), 6);
 }
 
 Task<absl::Status> PooledReadCallbackEcho(UnixStream conn) {
