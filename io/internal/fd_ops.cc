@@ -181,7 +181,7 @@ bool ShouldSendThroughKernel(std::size_t size) {
 }
 
 Task<absl::Status> SendAllThroughKernel(AsyncFd& fd, std::span<const std::byte> buf) {
-  READBUF_CHECK(ShouldSendThroughKernel(0), "SendAllThroughKernel off an io_uring core");
+  // KernelOpAwaiter CHECKs that this runs on a core with kernel ops.
   KernelOp op;
   op.kind = KernelOp::Kind::kSend;
   op.op_flags = MSG_NOSIGNAL | MSG_DONTWAIT;

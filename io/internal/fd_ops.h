@@ -3,9 +3,11 @@
 // -----------------------------------------------------------------------------
 //
 // Readiness-driven read/write loops over an AsyncFd, shared by sockets and
-// pipes. Each retries EINTR, waits on EAGAIN, reports EOF as 0 bytes and
-// turns other errors into absl::Status via absl::ErrnoToStatus with the
-// operation and fd in the message ("read(fd=7)").
+// pipes, and the socket send loop that runs as io_uring kernel ops
+// (StreamSocket::send_all). Each retries EINTR, waits on EAGAIN, reports EOF
+// as 0 bytes and turns other errors into absl::Status via
+// absl::ErrnoToStatus with the operation and fd in the message
+// ("read(fd=7)").
 
 #ifndef READBUF_IO_INTERNAL_FD_OPS_H_
 #define READBUF_IO_INTERNAL_FD_OPS_H_
