@@ -82,13 +82,17 @@ class AsyncMutex {
         co_return Guard(this);
       }
     }
-    io_internal::WaitAwaiter wait(&mu_, &waiters_, [this] { return !locked_; });
+    // The check runs under mu_ and takes the lock when it is free, so no
+    // other task can take it between the check and the guard.
+    io_internal::WaitAwaiter wait(&mu_, &waiters_, [this] {
+      if (locked_) return false;
+      locked_ = true;
+      return true;
+    });
     wait.set_pass_on(&PassLockOn, this);
     co_await wait;
-    std::lock_guard<std::mutex> l(mu_);
-    // Woken by Unlock (the lock was handed over, locked_ still set), or the
-    // lock was free when we came to wait.
-    locked_ = true;
+    // Held: taken by the check, or handed over by Unlock (which leaves
+    // locked_ set when it wakes a waiter).
     co_return Guard(this);
   }
 
