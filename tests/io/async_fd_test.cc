@@ -20,12 +20,7 @@ namespace {
 
 using testing_io::CountOpenFds;
 
-class AsyncFdTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 2) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class AsyncFdTest : public testing_io::BackendSuite<2> {};
 
 struct RawPipe {
   int r = -1;

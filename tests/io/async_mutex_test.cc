@@ -17,12 +17,7 @@
 namespace readbuf {
 namespace {
 
-class AsyncMutexTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 2) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class AsyncMutexTest : public testing_io::BackendSuite<2> {};
 
 struct Counter {
   long value = 0;  // deliberately not atomic: the AsyncMutex protects it

@@ -194,10 +194,8 @@ Task<absl::Status> Exchange(B policy, Wrap wrap, uint32_t seed) {
   co_return written;
 }
 
-class BufferedReaderTest : public ::testing::TestWithParam<BackendKind> {
+class BufferedReaderTest : public testing_io::BackendSuite<1> {
  protected:
-  RuntimeOptions Options() { return RuntimeOptions{.n_cores = 1, .backend = GetParam()}; }
-
   template <class Wrap>
   void EveryPolicy(Wrap wrap) {
     Runtime rt(Options());

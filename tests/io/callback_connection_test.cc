@@ -147,10 +147,7 @@ Task<int64_t> PoolBytesInUse() {
   co_return static_cast<int64_t>(BufferPool::ForThisThread().Stats().bytes_in_use);
 }
 
-class CallbackConnectionTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options() { return RuntimeOptions{.n_cores = 1, .backend = GetParam()}; }
-};
+class CallbackConnectionTest : public testing_io::BackendSuite<1> {};
 
 TEST_P(CallbackConnectionTest, EchoesEveryByteOfSeveralConnections) {
   Runtime rt(Options());

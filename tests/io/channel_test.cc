@@ -20,12 +20,7 @@
 namespace readbuf {
 namespace {
 
-class ChannelTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 2) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class ChannelTest : public testing_io::BackendSuite<2> {};
 
 TEST(ChannelBasicsTest, TryReceiveAndClose) {
   Channel<std::string> ch;

@@ -42,12 +42,7 @@ namespace {
 using testing_io::CountOpenFds;
 using testing_io::RandomBytes;
 
-class CompositionTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 1) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class CompositionTest : public testing_io::BackendSuite<1> {};
 
 // --- TaskGroup ----------------------------------------------------------------
 

@@ -50,12 +50,7 @@ using testing_io::AllBackends;
 using testing_io::BackendName;
 using testing_io::CountOpenFds;
 
-class EdgeTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 1) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class EdgeTest : public testing_io::BackendSuite<1> {};
 
 std::span<const std::byte> Bytes(const std::string& s) { return std::as_bytes(std::span(s)); }
 

@@ -1,4 +1,5 @@
-// Shared helpers for the io/ tests: backend parameterisation and fd counting.
+// Shared helpers for the io/ tests: backend parameterisation (the suites
+// that run on every backend) and fd counting.
 
 #ifndef READBUF_TESTS_IO_IO_TEST_UTIL_H_
 #define READBUF_TESTS_IO_IO_TEST_UTIL_H_
@@ -31,6 +32,17 @@ inline std::string BackendName(
   }
   return "unknown";
 }
+
+// Fixture of a suite that runs on every backend (instantiate it over
+// AllBackends(), named by BackendName): Options() is a runtime on the backend
+// under test, with `cores` cores (kDefaultCores unless given).
+template <int kDefaultCores>
+class BackendSuite : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  RuntimeOptions Options(int cores = kDefaultCores) const {
+    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
+  }
+};
 
 // Number of open file descriptors of this process.
 inline int CountOpenFds() {

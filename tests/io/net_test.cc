@@ -33,12 +33,7 @@ namespace {
 
 using testing_io::CountOpenFds;
 
-class NetTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 2) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class NetTest : public testing_io::BackendSuite<2> {};
 
 SocketAddress Loopback() { return *SocketAddress::Parse("127.0.0.1:0"); }
 

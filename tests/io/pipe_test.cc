@@ -16,12 +16,7 @@
 namespace readbuf {
 namespace {
 
-class PipeTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 2) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class PipeTest : public testing_io::BackendSuite<2> {};
 
 Task<absl::Status> WriteThenClose(PipeWriter* w, std::size_t n) {
   std::vector<std::byte> data(n);

@@ -17,12 +17,7 @@
 namespace readbuf {
 namespace {
 
-class RingBufferTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 2) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class RingBufferTest : public testing_io::BackendSuite<2> {};
 
 TEST(RingBufferBasicsTest, TrySendTryRecvRespectCapacity) {
   RingBuffer<std::unique_ptr<int>> rb(3);

@@ -44,11 +44,8 @@ namespace {
 using testing_io::CountOpenFds;
 using testing_io::RandomBytes;
 
-class SendAllTest : public ::testing::TestWithParam<BackendKind> {
+class SendAllTest : public testing_io::BackendSuite<2> {
  protected:
-  RuntimeOptions Options(int cores = 2) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
   bool Uring(Runtime& rt) const { return rt.backend_name() == std::string("io_uring"); }
 };
 

@@ -88,15 +88,9 @@ auto GatedCall(std::shared_ptr<Gate> g, int v) {
   };
 }
 
-class SpawnBlockingTest : public ::testing::TestWithParam<BackendKind> {
+class SpawnBlockingTest : public testing_io::BackendSuite<2> {
  protected:
   void SetUp() override { Tracked::live.store(0); }
-  RuntimeOptions Options() {
-    RuntimeOptions o;
-    o.n_cores = 2;
-    o.backend = GetParam();
-    return o;
-  }
 };
 
 // --- Results ---------------------------------------------------------------

@@ -19,10 +19,7 @@ namespace {
 // Generous: the CI machine has 2 cores and runs other tests at the same time.
 constexpr absl::Duration kIdleBound = absl::Milliseconds(50);
 
-class StallWatchdogTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options() { return RuntimeOptions{.n_cores = 2, .backend = GetParam()}; }
-};
+class StallWatchdogTest : public testing_io::BackendSuite<2> {};
 
 std::unique_ptr<StallWatchdog> StartOrDie(Runtime& rt, absl::Duration period) {
   absl::StatusOr<std::unique_ptr<StallWatchdog>> wd = StallWatchdog::Start(rt, period);

@@ -22,12 +22,7 @@
 namespace readbuf {
 namespace {
 
-class TimerTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 2) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class TimerTest : public testing_io::BackendSuite<2> {};
 
 Task<std::int64_t> SleepAndMeasure(absl::Duration d) {
   auto start = BootClock::now();

@@ -23,12 +23,7 @@
 namespace readbuf {
 namespace {
 
-class WhenAnyTest : public ::testing::TestWithParam<BackendKind> {
- protected:
-  RuntimeOptions Options(int cores = 1) {
-    return RuntimeOptions{.n_cores = cores, .backend = GetParam()};
-  }
-};
+class WhenAnyTest : public testing_io::BackendSuite<1> {};
 
 struct Flag {
   std::atomic<bool>* f;
