@@ -142,6 +142,13 @@ class Backend {
   virtual void DetachFromThread() {}
   // Fills `out` (zeros when unsupported).
   virtual void GetKernelOpStats(KernelOpStats* out) const { (void)out; }
+  // The index under which `fs` is in the backend's registered-file table (a
+  // kernel op on it may name the index instead of the fd: KernelOp::
+  // file_index), or -1. Valid until `fs` is deregistered.
+  virtual std::int32_t RegisteredFileIndex(const FdState* fs) const {
+    (void)fs;
+    return -1;
+  }
 
   // Called once on the core's thread after its last task and after every fd
   // was deregistered: submits what the last iteration queued (wake-ups for

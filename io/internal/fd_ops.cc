@@ -189,6 +189,11 @@ Task<absl::Status> SendAllThroughKernel(AsyncFd& fd, std::span<const std::byte> 
     if (!fd.valid()) co_return absl::FailedPreconditionError("send: the socket is closed");
     op.state = KernelOp::State::kIdle;
     op.fd = fd.fd();
+    // The socket's registered-file index on this core, if the receive ring
+    // entered it in the table (re-read each time: the fd may be closed
+    // between sends).
+    op.file_index =
+        CurrentCore()->backend()->RegisteredFileIndex(AsyncFdAccess::State(fd));
     op.buf = const_cast<std::byte*>(buf.data());
     op.len = static_cast<std::uint32_t>(std::min<std::size_t>(buf.size(), std::size_t{1} << 30));
     const std::int32_t r = co_await KernelOpAwaiter(&op);

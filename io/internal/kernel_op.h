@@ -87,6 +87,9 @@ struct KernelOp {
   std::uint32_t op_flags = 0;  // kind-specific flags (see above)
   std::uint64_t offset = 0;
   std::int32_t result = 0;  // the CQE's res: bytes, or -errno
+  // When >= 0, the op names `fd` by this index of the backend's
+  // registered-file table (Backend::RegisteredFileIndex) instead.
+  std::int32_t file_index = -1;
   RunNode run;              // scheduled at completion (sink == nullptr)
   KernelOpSink* sink = nullptr;  // when set: no scope pin, no core
   void* extra = nullptr;         // kind-specific (see above)

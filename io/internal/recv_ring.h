@@ -90,6 +90,10 @@ struct RecvRingStats {
   // Core-loop waits that asked the kernel for more than one completion (one
   // per armed recv once 16 are armed, held back at most 20 us; Linux 6.12+).
   std::uint64_t batched_waits = 0;
+  // Ring connections whose socket is in the ring's registered-file table
+  // now, and those that found the table full or refused (they use the fd).
+  std::uint64_t registered_files = 0;
+  std::uint64_t file_registration_failures = 0;
 };
 
 namespace io_internal {

@@ -333,6 +333,10 @@ void UringBackend::Dispatch(io_uring_cqe* cqe, ReadinessSink* sink) {
     WriteEventFd(static_cast<int>(ud >> 32));
     return;
   }
+  if (static_cast<std::uint32_t>(ud) == kFileRemovedLow) {
+    OnFileUnregistered(static_cast<std::uint32_t>(ud >> 32), cqe->res);
+    return;
+  }
   if (ud == kDoorbellData) {
     std::uint64_t v;
     while (::read(evfd_, &v, sizeof(v)) < 0 && errno == EINTR) {

@@ -13,6 +13,7 @@
 //   uring_accept.cc      multishot accept per listener
 //   uring_kernel_ops.cc  one-shot kernel ops (io/internal/kernel_op.h)
 //   uring_recv_ring.cc   the provided-buffer receive ring (RecvRing)
+//   uring_fixed_files.cc the registered-file table of ring connections
 //
 // Thread safety: a UringBackend is created and used on its core's thread
 // only (SINGLE_ISSUER), except Notify(). Internal: use MakeUringBackend().
@@ -68,6 +69,12 @@
 // still queued. Quiesce(), run by the core after its last task, cancels
 // nothing new (every fd is deregistered by then) but waits for the terminal
 // CQE of every recv before the ring's memory goes back to the pool.
+//
+// Registered files: a socket that attaches to the receive ring is also
+// entered in the ring's sparse file table, and its recvs and kernel sends
+// name it by index (IOSQE_FIXED_FILE), which spares the kernel a file lookup
+// per op. Deregister queues the entry's removal (the entry holds the socket
+// open); the index is reused once that removal completes.
 
 
 #ifndef READBUF_IO_INTERNAL_URING_BACKEND_H_
@@ -122,6 +129,8 @@ struct RecvConn {
   AdaptiveReadSize size;         // picks the buffer group
   bool large = false;            // the next recv uses the large group
   bool armed_large = false;      // the armed recv uses the large group
+  // The socket's index in the ring's registered-file table, or -1.
+  std::int32_t file_index = -1;
 };
 
 // Per-listener multishot accept state.
@@ -148,6 +157,9 @@ class UringBackend final : public Backend, public RecvRing {
   static constexpr std::uint64_t kIgnoreData = ~std::uint64_t{0} - 1;
   static constexpr std::uint64_t kMsgRingWakeData = ~std::uint64_t{0} - 2;
   static constexpr std::uint32_t kMsgRingFailedLow = 0xFFFFFFF0u;
+  // The low word of a file table removal's user_data (the high word is the
+  // table index).
+  static constexpr std::uint32_t kFileRemovedLow = 0xFFFFFFF1u;
   // Index half of a kernel op's user_data.
   static constexpr std::uint32_t kOpTag = 1u << 31;
 
@@ -217,6 +229,10 @@ class UringBackend final : public Backend, public RecvRing {
   void GetKernelOpStats(KernelOpStats* out) const override;
 
   void Quiesce() override;
+
+  // --- Registered files ---
+
+  std::int32_t RegisteredFileIndex(const FdState* fs) const override;
 
   // --- RecvRing ---
 
@@ -296,6 +312,16 @@ class UringBackend final : public Backend, public RecvRing {
   void DetachConn(RecvConn* c);
 
   void DispatchRecv(std::uint32_t idx, io_uring_cqe* cqe);
+
+  // Registers the sparse file table on first use (false: none on this core).
+  bool EnsureFileTable();
+  // Enters `fd` in the file table: its index, or -1 (no table, table full,
+  // update refused), when the caller keeps using the fd.
+  std::int32_t RegisterFile(int fd);
+  // Queues the removal of entry `index`; the index is reused once
+  // OnFileUnregistered sees it done.
+  void UnregisterFile(std::int32_t index);
+  void OnFileUnregistered(std::uint32_t index, std::int32_t res);
 
   void StartOp(KernelOp* op);
 
@@ -427,7 +453,17 @@ class UringBackend final : public Backend, public RecvRing {
   std::uint64_t arms_ = 0;
   std::uint64_t enobufs_ = 0;
   std::uint64_t fallback_reads_ = 0;
-  std::uint64_t queue_cap_pauses_ = 0;};
+  std::uint64_t queue_cap_pauses_ = 0;
+
+  // Registered-file table.
+  bool file_table_tried_ = false;
+  bool file_table_ok_ = false;
+  std::uint32_t file_table_size_ = 0;
+  std::uint32_t file_table_next_ = 0;  // entries [next, size) never used yet
+  std::vector<std::uint32_t> free_files_;  // removed entries, reusable
+  std::uint64_t files_registered_ = 0;     // entries holding a socket now
+  std::uint64_t file_registration_failures_ = 0;
+};
 
 }  // namespace io_internal
 }  // namespace readbuf

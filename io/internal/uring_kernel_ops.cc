@@ -144,6 +144,10 @@ void UringBackend::StartOp(KernelOp* op) {
       io_uring_prep_poll_add(sqe, op->fd, op->op_flags);
       break;
   }
+  if (op->file_index >= 0) {
+    sqe->fd = op->file_index;
+    sqe->flags |= IOSQE_FIXED_FILE;
+  }
   io_uring_sqe_set_data64(sqe, OpUserData(idx));
 }
 

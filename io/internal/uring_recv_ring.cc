@@ -76,6 +76,8 @@ RecvConn* UringBackend::Attach(FdState* fs) {
     socklen_t len = sizeof(type);
     if (::getsockopt(fs->fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
       s.recv->end = RecvConn::End::kUnsupported;
+    } else {
+      s.recv->file_index = RegisterFile(fs->fd);
     }
   }
   return s.recv;
@@ -191,6 +193,8 @@ RecvRingStats UringBackend::Stats() {
   }
   st.group_switches = group_switches_;
   st.batched_waits = batched_waits_;
+  st.registered_files = files_registered_;
+  st.file_registration_failures = file_registration_failures_;
   st.completions = completions_;
   st.bytes_received = bytes_received_;
   st.arms = arms_;
@@ -227,7 +231,12 @@ void UringBackend::ArmRecv(RecvConn* c, std::size_t max) {
   c->armed_large = ring != buf_ring_.get();
   const std::size_t len = max != 0 && max < ring->buffer_size() ? max : 0;
   io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_recv_multishot(sqe, c->fs->fd, nullptr, len, 0);
+  if (c->file_index >= 0) {
+    io_uring_prep_recv_multishot(sqe, c->file_index, nullptr, len, 0);
+    sqe->flags |= IOSQE_FIXED_FILE;
+  } else {
+    io_uring_prep_recv_multishot(sqe, c->fs->fd, nullptr, len, 0);
+  }
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = ring->group();
   io_uring_sqe_set_data64(sqe, UserData(idx));
@@ -285,6 +294,8 @@ void UringBackend::DropQueue(RecvConn* c) {
 void UringBackend::DetachConn(RecvConn* c) {
   if (RunNode* w = std::exchange(c->waiter, nullptr)) CurrentCore()->Schedule(w);
   c->fs = nullptr;
+  // Before the fd is closed: the table entry holds the socket open.
+  if (c->file_index >= 0) UnregisterFile(std::exchange(c->file_index, -1));
   DropQueue(c);
   if (c->armed) {
     if (!c->cancel_sent) CancelRecv(c);

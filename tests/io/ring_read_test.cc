@@ -5,7 +5,8 @@
 // to readiness reads without losing or reordering bytes, cancellation giving
 // everything back, the disabled ring, pipes (not sockets) staying on the
 // readiness path, shutdown with recvs in flight, and the core's batched
-// waits (many armed recvs) delivering every wake-up.
+// waits (many armed recvs) delivering every wake-up, and the registered-file
+// table that ring connections' recvs and sends name their socket by.
 #include "io/ring_read.h"
 
 #include <liburing.h>
@@ -520,6 +521,110 @@ TEST_P(RingReadTest, ShutdownWithArmedRecvsFreesEverything) {
   rt_->Shutdown(absl::ZeroDuration());  // cancels the readers; waits for the recvs' CQEs
   pairs->clear();
   EXPECT_EQ(testing_io::CountOpenFds(), fds_before);
+}
+
+// A ring echo as the example server runs it: pooled_read, then send_all
+// (IORING_OP_SEND on io_uring) from the same block, until EOF.
+Task<void> RingEcho(TcpStream conn) {
+  for (;;) {
+    absl::StatusOr<std::optional<PoolBytes>> b = co_await pooled_read(conn);
+    if (!b.ok() || !b->has_value()) co_return;
+    if (!(co_await conn.send_all((*b)->span())).ok()) co_return;
+  }
+}
+
+// Sends `n` bytes on `client`, reads them back, then half-closes and waits
+// for the echo's EOF: the server's close must reach the peer even though its
+// socket was in the ring's file table.
+Task<absl::Status> EchoRoundAndClose(TcpStream* client, std::size_t n, std::uint32_t seed) {
+  const std::vector<std::byte> data = RandomBytes(n, seed);
+  if (absl::Status w = co_await client->write_all(data); !w.ok()) co_return w;
+  std::vector<std::byte> got(n);
+  std::size_t have = 0;
+  while (have < n) {
+    absl::StatusOr<std::size_t> r = co_await timeout(
+        client->read(std::span(got).subspan(have)), absl::Seconds(10));
+    if (!r.ok()) co_return r.status();
+    if (*r == 0) co_return absl::DataLossError(absl::StrCat("EOF after ", have, " bytes"));
+    have += *r;
+  }
+  if (got != data) co_return absl::DataLossError("echoed bytes differ");
+  if (absl::Status sh = client->shutdown(SHUT_WR); !sh.ok()) co_return sh;
+  std::byte one;
+  absl::StatusOr<std::size_t> eof =
+      co_await timeout(client->read(std::span(&one, 1)), absl::Seconds(10));
+  if (!eof.ok()) co_return eof.status();  // DeadlineExceeded: the close never came
+  if (*eof != 0) co_return absl::InternalError("bytes after the echo");
+  co_return absl::OkStatus();
+}
+
+// Runs `conns` ring echoes to completion; returns the ring's stats seen while
+// all of them were attached (once their recvs are armed, with a `ring`).
+Task<absl::StatusOr<RecvRingStats>> EchoOnFreshConnections(TcpListener* listener, int conns,
+                                                           std::uint32_t seed, bool ring) {
+  std::vector<TcpStream> clients;
+  std::vector<JoinHandle<void>> echoes;
+  for (int i = 0; i < conns; ++i) {
+    absl::StatusOr<ConnectedPair> p = co_await Connect(listener);
+    if (!p.ok()) co_return p.status();
+    clients.push_back(std::move(p->client));
+    echoes.push_back(spawn(RingEcho(std::move(p->server))));
+  }
+  const std::uint64_t want = static_cast<std::uint64_t>(conns);
+  if (ring &&
+      !co_await Eventually([want] { return recv_ring_stats().recvs_in_flight == want; })) {
+    co_return absl::InternalError("the recvs were not armed");
+  }
+  const RecvRingStats attached = recv_ring_stats();
+  for (int i = 0; i < conns; ++i) {
+    absl::Status s = co_await EchoRoundAndClose(&clients[i], 3000 + 97 * i, seed + i);
+    if (!s.ok()) co_return absl::Status(s.code(), absl::StrCat("connection ", i, ": ", s.message()));
+  }
+  for (JoinHandle<void>& e : echoes) co_await e;
+  co_return attached;
+}
+
+// On io_uring, each ring connection's socket sits in the ring's registered-file
+// table while it is open (its recv and its sends name the table index), the
+// entry goes when the connection closes, and the freed entries serve the next
+// connections. On epoll there is no table.
+TEST_P(RingReadTest, RingConnectionsUseTheRegisteredFileTableAndGiveItBack) {
+  static constexpr int kConns = 24;
+  const int fds_before = testing_io::CountOpenFds();
+  absl::Status s = rt_->block_on([&]() -> Task<absl::Status> {
+    for (int round = 0; round < 3; ++round) {
+      absl::StatusOr<RecvRingStats> attached =
+          co_await EchoOnFreshConnections(&*listener_, kConns, 100u * round, uring());
+      if (!attached.ok()) co_return attached.status();
+      const std::uint64_t want = uring() ? kConns : 0;
+      if (attached->registered_files != want || attached->file_registration_failures != 0) {
+        co_return absl::InternalError(absl::StrCat(
+            "round ", round, ": ", attached->registered_files, " registered files, ",
+            attached->file_registration_failures, " failures; want ", want));
+      }
+      if (!co_await Eventually([] { return recv_ring_stats().registered_files == 0; })) {
+        co_return absl::InternalError(absl::StrCat("round ", round, ": entries left after close"));
+      }
+    }
+    co_return absl::OkStatus();
+  }());
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(testing_io::CountOpenFds(), fds_before);
+}
+
+TEST_P(RingReadTest, EnvironmentVariableTurnsTheFileTableOff) {
+  rt_.reset();
+  ASSERT_EQ(::setenv("READBUF_FIXED_FILES", "0", 1), 0);
+  rt_.emplace(RuntimeOptions{.n_cores = 1, .backend = GetParam()});
+  absl::StatusOr<RecvRingStats> attached =
+      rt_->block_on(EchoOnFreshConnections(&*listener_, 8, 7, uring()));
+  ::unsetenv("READBUF_FIXED_FILES");
+  ASSERT_TRUE(attached.ok()) << attached.status();
+  EXPECT_EQ(attached->registered_files, 0u);
+  EXPECT_EQ(attached->file_registration_failures, 0u);
+  if (uring()) {
+    EXPECT_EQ(attached->connections, 8u);  // the ring itself still serves them
+  }
 }
 
 // True if this kernel lets a wait hold completions back for a minimum time
