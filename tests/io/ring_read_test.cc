@@ -580,7 +580,9 @@ Task<absl::StatusOr<RecvRingStats>> EchoOnFreshConnections(TcpListener* listener
     absl::Status s = co_await EchoRoundAndClose(&clients[i], 3000 + 97 * i, seed + i);
     if (!s.ok()) co_return absl::Status(s.code(), absl::StrCat("connection ", i, ": ", s.message()));
   }
-  for (JoinHandle<void>& e : echoes) co_await e;
+  for (JoinHandle<void>& e : echoes) {
+    if (absl::Status done = co_await e; !done.ok()) co_return done;
+  }
   co_return attached;
 }
 
