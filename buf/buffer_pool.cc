@@ -220,6 +220,14 @@ BufferPool& BufferPool::ForThisThread() {
   return pool;
 }
 
+bool BufferPool::UsesSystemAllocator() noexcept {
+#ifdef READBUF_POOL_SYSTEM_ALLOCATOR
+  return true;
+#else
+  return false;
+#endif
+}
+
 BufferPool::BufferPool() : BufferPool(Options()) {}
 
 BufferPool::BufferPool(const Options& options)

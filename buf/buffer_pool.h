@@ -255,13 +255,7 @@ class BufferPool {
   const Options& options() const noexcept { return options_; }
 
   // True when built with the system-allocator backend (sanitizer builds).
-  static constexpr bool UsesSystemAllocator() noexcept {
-#ifdef READBUF_POOL_SYSTEM_ALLOCATOR
-    return true;
-#else
-    return false;
-#endif
-  }
+  static bool UsesSystemAllocator() noexcept;
 
  private:
   friend class BufferPoolTestPeer;
