@@ -238,44 +238,47 @@ io_internal::ReadIntoAwaiter<B> read_into(S& stream, B& buf, size_t max = 0) {
 
 // Writes every filled byte of `buf` to `stream` (which must have write_all
 // and, for vectored buffers, writev), looping over short writes. `buf` is
-// not changed; clear() it afterwards.
+// not changed; clear() it afterwards. On a contiguous buffer this is
+// `stream.write_all(buf.filled())` itself: no coroutine frame of its own.
 // REQUIRES: `buf` and `stream` outlive the returned Task.
 template <ReadBuf B, class S>
+  requires(!VectoredReadBuf<B>)
 Task<absl::Status> write_filled(S& stream, const B& buf) {
-  if constexpr (VectoredReadBuf<B>) {
-    std::array<iovec, 16> iov;
-    size_t count = 0;
-    for (size_t i = 0; i < buf.segment_count(); ++i) {
-      std::span<const std::byte> seg = buf.filled_segment(i);
-      if (seg.empty()) continue;
-      if (count == iov.size()) {  // more segments than one writev: flush
-        for (size_t j = 0; j < count; ++j) {
-          absl::Status s = co_await stream.write_all(std::span<const std::byte>(
-              static_cast<const std::byte*>(iov[j].iov_base), iov[j].iov_len));
-          if (!s.ok()) co_return s;
-        }
-        count = 0;
+  return stream.write_all(buf.filled());
+}
+
+template <VectoredReadBuf B, class S>
+Task<absl::Status> write_filled(S& stream, const B& buf) {
+  std::array<iovec, 16> iov;
+  size_t count = 0;
+  for (size_t i = 0; i < buf.segment_count(); ++i) {
+    std::span<const std::byte> seg = buf.filled_segment(i);
+    if (seg.empty()) continue;
+    if (count == iov.size()) {  // more segments than one writev: flush
+      for (size_t j = 0; j < count; ++j) {
+        absl::Status s = co_await stream.write_all(std::span<const std::byte>(
+            static_cast<const std::byte*>(iov[j].iov_base), iov[j].iov_len));
+        if (!s.ok()) co_return s;
       }
-      iov[count++] = iovec{const_cast<std::byte*>(seg.data()), seg.size()};
+      count = 0;
     }
-    size_t first = 0;
-    while (first < count) {
-      absl::StatusOr<size_t> n =
-          co_await stream.writev(std::span<const iovec>(iov.data() + first, count - first));
-      if (!n.ok()) co_return n.status();
-      size_t left = *n;
-      while (left != 0 && first < count) {
-        const size_t step = std::min(left, iov[first].iov_len);
-        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + step;
-        iov[first].iov_len -= step;
-        left -= step;
-        if (iov[first].iov_len == 0) ++first;
-      }
-    }
-    co_return absl::OkStatus();
-  } else {
-    co_return co_await stream.write_all(buf.filled());
+    iov[count++] = iovec{const_cast<std::byte*>(seg.data()), seg.size()};
   }
+  size_t first = 0;
+  while (first < count) {
+    absl::StatusOr<size_t> n =
+        co_await stream.writev(std::span<const iovec>(iov.data() + first, count - first));
+    if (!n.ok()) co_return n.status();
+    size_t left = *n;
+    while (left != 0 && first < count) {
+      const size_t step = std::min(left, iov[first].iov_len);
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + step;
+      iov[first].iov_len -= step;
+      left -= step;
+      if (iov[first].iov_len == 0) ++first;
+    }
+  }
+  co_return absl::OkStatus();
 }
 
 }  // namespace readbuf
