@@ -269,6 +269,8 @@ Task<absl::Status> write_filled(S& stream, const B& buf) {
     absl::StatusOr<size_t> n =
         co_await stream.writev(std::span<const iovec>(iov.data() + first, count - first));
     if (!n.ok()) co_return n.status();
+    // A stream that accepts nothing would otherwise be asked again forever.
+    if (*n == 0) co_return absl::InternalError("write_filled: writev accepted 0 bytes");
     size_t left = *n;
     while (left != 0 && first < count) {
       const size_t step = std::min(left, iov[first].iov_len);

@@ -230,6 +230,29 @@ TEST_P(ReadIntoTest, PeerResetIsAnErrorNamingTheRead) {
   EXPECT_TRUE(s.ok()) << s;
 }
 
+// A stream whose writev accepts nothing, as a broken custom stream might.
+struct StalledStream {
+  Task<absl::StatusOr<size_t>> writev(std::span<const iovec>) { co_return size_t{0}; }
+  Task<absl::Status> write_all(std::span<const std::byte>) {
+    co_return absl::InternalError("write_all must not be reached");
+  }
+};
+
+Task<absl::Status> WriteFilledToStalledStream() {
+  Vectored<2> buf(64);
+  buf.initialize_unfilled()[0] = std::byte{1};
+  buf.advance(1);
+  StalledStream stream;
+  co_return co_await write_filled(stream, buf);
+}
+
+TEST_P(ReadIntoTest, WriteFilledFailsWhenTheStreamAcceptsNothing) {
+  Runtime rt({.n_cores = 1, .backend = GetParam()});
+  absl::Status s = rt.block_on(WriteFilledToStalledStream());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_NE(s.message().find("accepted 0 bytes"), absl::string_view::npos) << s;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ReadIntoTest,
                          ::testing::ValuesIn(testing_io::AllBackends()),
                          testing_io::BackendName);
