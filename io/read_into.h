@@ -49,6 +49,7 @@
 #include "buf/internal/unfilled_iovecs.h"
 #include "buf/read_buf.h"
 #include "io/async_fd.h"
+#include "io/internal/consume_iovecs.h"
 #include "io/internal/core.h"
 #include "io/io_status.h"
 #include "io/task.h"
@@ -271,14 +272,7 @@ Task<absl::Status> write_filled(S& stream, const B& buf) {
     if (!n.ok()) co_return n.status();
     // A stream that accepts nothing would otherwise be asked again forever.
     if (*n == 0) co_return absl::InternalError("write_filled: writev accepted 0 bytes");
-    size_t left = *n;
-    while (left != 0 && first < count) {
-      const size_t step = std::min(left, iov[first].iov_len);
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + step;
-      iov[first].iov_len -= step;
-      left -= step;
-      if (iov[first].iov_len == 0) ++first;
-    }
+    first += io_internal::ConsumeIovecs(std::span<iovec>(iov.data() + first, count - first), *n);
   }
   co_return absl::OkStatus();
 }

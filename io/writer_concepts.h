@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "io/internal/consume_iovecs.h"
 #include "io/reader_concepts.h"
 
 namespace readbuf {
@@ -95,15 +96,8 @@ absl::Status writev_all(W& writer, std::span<const iovec> iov) {
           writer.writev(std::span<const iovec>(pending.data() + first, count - first));
       if (!n.ok()) return n.status();
       if (*n == 0) return absl::InternalError("writev_all: writer accepted 0 bytes");
-      size_t left = *n;
-      size_t i = first;
-      while (left != 0 && i < count) {
-        const size_t step = std::min(left, pending[i].iov_len);
-        pending[i].iov_base = static_cast<char*>(pending[i].iov_base) + step;
-        pending[i].iov_len -= step;
-        left -= step;
-        if (pending[i].iov_len == 0) ++i;
-      }
+      const size_t i = first + io_internal::ConsumeIovecs(
+                                   std::span<iovec>(pending.data() + first, count - first), *n);
       // Drop the finished iovecs from the front.
       std::copy(pending.begin() + i, pending.begin() + count, pending.begin());
       count -= i;

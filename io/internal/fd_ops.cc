@@ -14,6 +14,7 @@
 #include <span>
 
 #include "absl/strings/str_cat.h"
+#include "io/internal/consume_iovecs.h"
 #include "io/internal/core.h"
 #include "io/internal/kernel_op.h"
 
@@ -147,6 +148,7 @@ Task<absl::Status> WriteAll(AsyncFd& fd, FdKind kind,
   while (!buf.empty()) {
     absl::StatusOr<std::size_t> n = co_await WriteSome(fd, kind, buf);
     if (!n.ok()) co_return n.status();
+    if (*n == 0) co_return absl::InternalError("write: the kernel accepted 0 bytes");
     buf = buf.subspan(*n);
   }
   co_return absl::OkStatus();
@@ -162,14 +164,8 @@ Task<absl::Status> WriteAllV(AsyncFd& fd, FdKind kind, std::vector<iovec> iov) {
     absl::StatusOr<std::size_t> n =
         co_await WriteV(fd, kind, std::span<const iovec>(iov).subspan(first));
     if (!n.ok()) co_return n.status();
-    std::size_t left = *n;
-    while (left != 0) {
-      const std::size_t step = std::min(left, iov[first].iov_len);
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + step;
-      iov[first].iov_len -= step;
-      left -= step;
-      if (iov[first].iov_len == 0) ++first;
-    }
+    if (*n == 0) co_return absl::InternalError("writev: the kernel accepted 0 bytes");
+    first += ConsumeIovecs(std::span<iovec>(iov).subspan(first), *n);
   }
   co_return absl::OkStatus();
 }
