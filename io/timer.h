@@ -74,9 +74,9 @@ namespace io_internal {
 // A branch of a race: the awaitable a TimeoutAwaiter runs in the caller's own
 // frames, as a cancellation scope of its own.
 template <class Owner>
-class RaceBranch final : public Scope {
+class RaceBranch final : public BranchScope {
  public:
-  RaceBranch(Scope* parent, Owner* owner) : Scope(parent), owner_(owner) {}
+  RaceBranch(Scope* parent, Owner* owner) : BranchScope(parent), owner_(owner) {}
   ~RaceBranch() = default;
   void Cancelled(Core* core) override { owner_->OnBranchCancelled(core); }
 

@@ -135,11 +135,11 @@ class [[nodiscard]] WhenAnyAwaiter {
   static_assert(kN >= 1, "when_any needs at least one awaitable");
 
   // A branch's scope; its cancellation destroys the branch.
-  class RaceBranch final : public Scope {
+  class RaceBranch final : public BranchScope {
    public:
     RaceBranch(Scope* parent, WhenAnyAwaiter* owner, void (*on_cancelled)(WhenAnyAwaiter*, std::size_t),
                std::size_t index)
-        : Scope(parent), owner_(owner), on_cancelled_(on_cancelled), index_(index) {}
+        : BranchScope(parent), owner_(owner), on_cancelled_(on_cancelled), index_(index) {}
     ~RaceBranch() = default;
     void Cancelled(Core* core) override {
       (void)core;

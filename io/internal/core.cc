@@ -31,6 +31,10 @@ thread_local int tls_transfer_depth = 0;
 // stack frame of a few hundred bytes at most when it is not a tail call.
 constexpr int kMaxTransferDepth = 128;
 
+// Free first-resumption run nodes a core keeps (Core::ReturnStartNode): a
+// burst of spawns beyond this frees the extra nodes once the tasks start.
+constexpr std::size_t kMaxFreeStartNodes = 256;
+
 // Upper bounds on one loop iteration's run of the queue, so a busy run queue
 // cannot starve timers, the inbox and I/O: at most kRunBudget resumptions,
 // and no new one after kRunTimeBudgetNs (the clock is read every
@@ -56,9 +60,11 @@ bool ShouldBounceTransfer() noexcept {
 void BounceTo(std::coroutine_handle<> h) noexcept {
   Scope* sc = tls_core->current_scope();
   READBUF_DCHECK(sc != nullptr, "bounced transfer outside a task");
-  sc->node.h = h;
-  sc->node.scope = sc;
-  tls_core->ScheduleBounced(&sc->node);
+  RunNode* n = sc->parent() == nullptr ? &tls_core->root_bounce_
+                                       : &static_cast<BranchScope*>(sc)->node;
+  n->h = h;
+  n->scope = sc;
+  tls_core->ScheduleBounced(n);
 }
 
 void YieldAwaiter::await_suspend(std::coroutine_handle<> h) {
@@ -105,6 +111,26 @@ Core::~Core() {
   // The sentinels are never "unlinked" from themselves.
   run_queue_.prev = run_queue_.next = nullptr;
   bounced_.prev = bounced_.next = nullptr;
+  for (RunNode* n : free_start_nodes_) delete n;
+}
+
+RunNode* Core::TakeStartNode() {
+  if (free_start_nodes_.empty()) return new RunNode;
+  RunNode* n = free_start_nodes_.back();
+  free_start_nodes_.pop_back();
+  return n;
+}
+
+void Core::ReturnStartNode(RunNode* n) {
+  n->Unlink();
+  if (free_start_nodes_.size() >= kMaxFreeStartNodes) {
+    delete n;
+    return;
+  }
+  n->h = {};
+  n->scope = nullptr;
+  n->on_run = nullptr;
+  free_start_nodes_.push_back(n);
 }
 
 void Core::Run(

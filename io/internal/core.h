@@ -120,6 +120,10 @@ class TaskStateBase : public Scope {
   MsgNode msg_;
   TaskStateBase* live_prev_ = nullptr;  // core's live list, on-core only
   TaskStateBase* live_next_ = nullptr;
+  // The run node of the task's first resumption, from its adoption until it
+  // runs (on-core only). Borrowed from the core (Core::TakeStartNode), so an
+  // idle task's state carries no run node of its own.
+  RunNode* start_ = nullptr;
 
  private:
   static constexpr std::uint8_t kRunning = 0;
@@ -237,6 +241,13 @@ class Core final : private ReadinessSink {
   void Unregister(FdState* fs);
   friend void HandleSpawn(Core*, MsgNode*);
   friend void DestroyTask(Core*, TaskStateBase*);
+  friend void BounceTo(std::coroutine_handle<> h) noexcept;
+  friend void StartTask(RunNode* n);
+
+  // A run node for a task's first resumption (HandleSpawn), and its return
+  // once the task has started or is destroyed (unlinks it).
+  RunNode* TakeStartNode();
+  void ReturnStartNode(RunNode* n);
 
   RuntimeShared* const shared_;
   const int index_;
@@ -258,6 +269,12 @@ class Core final : private ReadinessSink {
   // On-core state.
   RunNode run_queue_;  // sentinel
   RunNode bounced_;    // sentinel: transfers Resume runs before it returns
+  // Bounced transfers of the running task's root scope (branch scopes have
+  // their own node, see BranchScope): one task runs at a time.
+  RunNode root_bounce_;
+  // Free run nodes for first resumptions; a burst of spawns allocates more,
+  // and at most kMaxFreeStartNodes are kept.
+  std::vector<RunNode*> free_start_nodes_;
   TimerHeap timers_;
   TaskStateBase* live_head_ = nullptr;
   std::size_t live_count_ = 0;
@@ -274,6 +291,9 @@ void HandleCancel(Core* core, MsgNode* m);
 void HandleWake(Core* core, MsgNode* m);
 void HandleCloseFd(Core* core, MsgNode* m);
 
+// The on_run of a task's first resumption (queued by HandleSpawn).
+void StartTask(RunNode* n);
+
 // The core running on this thread, or null.
 Core* CurrentCore();
 
@@ -288,9 +308,10 @@ Core* CurrentCore();
 // a completed receive holds reaches its awaiter).
 // Off-core, and on a core outside a task, this always returns false.
 bool ShouldBounceTransfer() noexcept;
-// Bounces the transfer to `h` through the current scope's own run node
-// (Scope::node). One node per scope suffices: a scope runs one frame at a
-// time, and the bouncing frame suspends until the node is resumed.
+// Bounces the transfer to `h` through the current scope's run node (a
+// branch's BranchScope::node; the core's one node for a task's root scope).
+// One node per scope suffices: a scope runs one frame at a time, and the
+// bouncing frame suspends until the node is resumed.
 // REQUIRES: ShouldBounceTransfer() returned true (so: on a core, in a task).
 void BounceTo(std::coroutine_handle<> h) noexcept;
 

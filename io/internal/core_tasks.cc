@@ -68,7 +68,22 @@ void HandleSpawn(Core* core, MsgNode* m) {
   if (core->live_head_ != nullptr) core->live_head_->live_prev_ = st;
   core->live_head_ = st;
   ++core->live_count_;
-  core->Schedule(&st->node);
+  RunNode* n = core->TakeStartNode();
+  n->h = st->root_;
+  n->scope = st;
+  n->on_run = &StartTask;
+  st->start_ = n;
+  core->Schedule(n);
+}
+
+// A task's first resumption (Core::Resume runs it inside the task's scope):
+// gives the borrowed node back, then runs the root frame.
+void StartTask(RunNode* n) {
+  auto* st = static_cast<TaskStateBase*>(n->scope);
+  std::coroutine_handle<> root = n->h;
+  st->start_ = nullptr;
+  CurrentCore()->ReturnStartNode(n);
+  root.resume();
 }
 
 void HandleCancel(Core* core, MsgNode* m) {
@@ -83,7 +98,9 @@ void HandleWake(Core* core, MsgNode* m) {
 }
 
 void DestroyTask(Core* core, TaskStateBase* st) {
-  st->node.Unlink();
+  if (RunNode* n = std::exchange(st->start_, nullptr)) core->ReturnStartNode(n);
+  READBUF_DCHECK(!core->root_bounce_.linked() || core->root_bounce_.scope != st,
+                 "a task destroyed with a bounced transfer queued");
   std::coroutine_handle<> root = std::exchange(st->root_, {});
   Scope* saved = core->current_scope_;
   core->current_scope_ = st;
@@ -95,8 +112,6 @@ void DestroyTask(Core* core, TaskStateBase* st) {
 void SpawnOn(Core* core, TaskStateBase* st, std::coroutine_handle<> root) {
   st->core_ = core;
   st->root_ = root;
-  st->node.h = root;
-  st->node.scope = st;
   st->msg_.handler = &HandleSpawn;
   if (core == CurrentCore()) {
     HandleSpawn(core, &st->msg_);

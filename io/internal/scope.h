@@ -84,11 +84,6 @@ class Scope {
   // awaiting frame). REQUIRES: on-core; TryBeginDestroy() returned true.
   virtual void Cancelled(Core* core) = 0;
 
-  // Schedules the first resumption of a task and every bounced transfer
-  // (see BounceTo in core.h) of the frames running in this scope: a scope
-  // runs one frame at a time.
-  RunNode node;
-
  protected:
   explicit Scope(Scope* parent) : parent_(parent) {}
   ~Scope() = default;
@@ -100,6 +95,22 @@ class Scope {
   // Pins in this scope's subtree, plus kDestroying.
   std::atomic<std::uint32_t> wake_state_{0};
   std::atomic<bool> cancel_requested_{false};
+};
+
+// ---------------------------------------------------------------------------
+// BranchScope: a scope inside a task (a race's branch), with the run node
+// that schedules its bounced transfers (BounceTo in core.h). A scope runs one
+// frame at a time, so one node is enough. A task's root scope has no node of
+// its own: only one task runs on a core at a time, so its bounces use one
+// node of the core's, and a task's idle state stays small.
+// ---------------------------------------------------------------------------
+class BranchScope : public Scope {
+ public:
+  RunNode node;
+
+ protected:
+  explicit BranchScope(Scope* parent) : Scope(parent) {}
+  ~BranchScope() = default;
 };
 
 // The outermost scope around `s` (itself included) that was asked to
