@@ -61,7 +61,7 @@ class RuntimeShared;
 // ---------------------------------------------------------------------------
 class TaskStateBase : public Scope {
  public:
-  TaskStateBase() : Scope(nullptr) {}
+  TaskStateBase() : Scope(/*branch=*/false) {}
   virtual ~TaskStateBase();
   TaskStateBase(const TaskStateBase&) = delete;
   TaskStateBase& operator=(const TaskStateBase&) = delete;
@@ -105,8 +105,8 @@ class TaskStateBase : public Scope {
   std::atomic<std::uint8_t> done_{kRunning};
   std::atomic<bool> cancel_posted_{false};
   bool adopted_ = false;  // on-core: the core has taken the task in
-  // The spawn message is in the inbox: msg_ is taken, and a cancel from
-  // another thread only marks the task (HandleSpawn sees the mark).
+  // The spawn message is in the inbox: a cancel from another thread only
+  // marks the task (HandleSpawn sees the mark) instead of posting one.
   std::atomic<bool> spawn_pending_{false};
  private:
   std::atomic<int> refs_{1};
@@ -115,15 +115,16 @@ class TaskStateBase : public Scope {
   WaitQueue joiners_;  // guarded by mu_
   Core* core_ = nullptr;
   std::coroutine_handle<> root_;
-  // The spawn message (HandleSpawn), then, once that has been handled, the
-  // one cross-thread cancel message (HandleCancel): one node for both.
-  MsgNode msg_;
+  union {
+    // The spawn message, until HandleSpawn runs.
+    MsgNode msg_{};
+    // Then the run node of the task's first resumption, until it runs
+    // (on-core only; null after). Borrowed from the core
+    // (Core::TakeStartNode), so an idle task's state holds no run node.
+    RunNode* start_;
+  };
   TaskStateBase* live_prev_ = nullptr;  // core's live list, on-core only
   TaskStateBase* live_next_ = nullptr;
-  // The run node of the task's first resumption, from its adoption until it
-  // runs (on-core only). Borrowed from the core (Core::TakeStartNode), so an
-  // idle task's state carries no run node of its own.
-  RunNode* start_ = nullptr;
 
  private:
   static constexpr std::uint8_t kRunning = 0;

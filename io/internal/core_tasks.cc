@@ -23,6 +23,17 @@
 namespace readbuf {
 namespace io_internal {
 
+namespace {
+
+// A cancel requested from another thread (rare: it is allocated then, so a
+// task's state carries no message for it).
+struct CancelMsg {
+  MsgNode msg;
+  TaskStateBase* st;
+};
+
+}  // namespace
+
 // ---------------------------------------------------------------------------
 // TaskStateBase
 // ---------------------------------------------------------------------------
@@ -35,13 +46,16 @@ void TaskStateBase::RequestCancel() {
   }
   // Store the mark, then load spawn_pending_; HandleSpawn stores that, then
   // loads the mark (both sequentially consistent): it sees the mark, or this
-  // sees the spawn handled and msg_ free for the cancel.
+  // sees the spawn handled and posts the cancel.
   MarkCancelRequested();
   if (spawn_pending_.load()) return;
   if (cancel_posted_.exchange(true)) return;
   Ref();
-  msg_.handler = &HandleCancel;
-  if (!core_->Post(&msg_)) Unref();
+  auto* c = new CancelMsg{MsgNode{nullptr, &HandleCancel}, this};
+  if (!core_->Post(&c->msg)) {
+    delete c;
+    Unref();
+  }
 }
 
 void TaskStateBase::BlockUntilDone() {
@@ -55,8 +69,9 @@ void TaskStateBase::Cancelled(Core* core) { DestroyTask(core, this); }
 // ---------------------------------------------------------------------------
 void HandleSpawn(Core* core, MsgNode* m) {
   TaskStateBase* st = ContainerOf(m, &TaskStateBase::msg_);
+  st->start_ = nullptr;  // msg_ is done with
   st->adopted_ = true;
-  st->spawn_pending_.store(false);  // msg_ is free (see RequestCancel)
+  st->spawn_pending_.store(false);  // a cancel now posts (see RequestCancel)
   if (!core->accepting_ || st->cancel_requested()) {
     bool ok = st->TryBeginDestroy();
     READBUF_CHECK(ok, "unstarted task is pinned");
@@ -87,7 +102,9 @@ void StartTask(RunNode* n) {
 }
 
 void HandleCancel(Core* core, MsgNode* m) {
-  TaskStateBase* st = ContainerOf(m, &TaskStateBase::msg_);
+  CancelMsg* c = ContainerOf(m, &CancelMsg::msg);
+  TaskStateBase* st = c->st;
+  delete c;
   core->CancelTask(st);
   st->Unref();
 }

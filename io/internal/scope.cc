@@ -11,19 +11,19 @@ namespace io_internal {
 
 TaskStateBase* Scope::task() {
   Scope* s = this;
-  while (s->parent_ != nullptr) s = s->parent_;
+  while (s->parent() != nullptr) s = s->parent();
   return static_cast<TaskStateBase*>(s);
 }
 
 bool Scope::Cancelling() const {
-  for (const Scope* s = this; s != nullptr; s = s->parent_) {
+  for (const Scope* s = this; s != nullptr; s = s->parent()) {
     if (s->cancel_requested()) return true;
   }
   return false;
 }
 
 bool Scope::TryAcquireWake() {
-  for (Scope* s = this; s != nullptr; s = s->parent_) {
+  for (Scope* s = this; s != nullptr; s = s->parent()) {
     std::uint32_t v = s->wake_state_.load(std::memory_order_acquire);
     bool pinned = false;
     while ((v & kDestroying) == 0) {
@@ -34,7 +34,7 @@ bool Scope::TryAcquireWake() {
     }
     if (!pinned) {
       // A scope on the chain is being destroyed: undo the levels below it.
-      for (Scope* u = this; u != s; u = u->parent_) {
+      for (Scope* u = this; u != s; u = u->parent()) {
         u->wake_state_.fetch_sub(1, std::memory_order_acq_rel);
       }
       return false;
@@ -44,7 +44,7 @@ bool Scope::TryAcquireWake() {
 }
 
 void Scope::ReleaseWake() {
-  for (Scope* s = this; s != nullptr; s = s->parent_) {
+  for (Scope* s = this; s != nullptr; s = s->parent()) {
     const std::uint32_t was = s->wake_state_.fetch_sub(1, std::memory_order_acq_rel);
     READBUF_DCHECK((was & ~kDestroying) != 0, "wake reference released twice");
   }

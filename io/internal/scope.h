@@ -51,7 +51,7 @@ class Scope {
   Scope& operator=(const Scope&) = delete;
 
   // The enclosing scope; null for a task's root scope.
-  Scope* parent() const { return parent_; }
+  Scope* parent() const;
   // The task this scope belongs to (the root of the chain).
   TaskStateBase* task();
 
@@ -85,16 +85,19 @@ class Scope {
   virtual void Cancelled(Core* core) = 0;
 
  protected:
-  explicit Scope(Scope* parent) : parent_(parent) {}
+  // A task's root scope (no parent) or a BranchScope.
+  explicit Scope(bool branch) : branch_(branch) {}
   ~Scope() = default;
 
  private:
   static constexpr std::uint32_t kDestroying = 1u << 31;
 
-  Scope* const parent_;
   // Pins in this scope's subtree, plus kDestroying.
   std::atomic<std::uint32_t> wake_state_{0};
   std::atomic<bool> cancel_requested_{false};
+  // A BranchScope, which holds the parent; a root scope (a task's state, part
+  // of every idle connection) stores none.
+  const bool branch_;
 };
 
 // ---------------------------------------------------------------------------
@@ -106,12 +109,17 @@ class Scope {
 // ---------------------------------------------------------------------------
 class BranchScope : public Scope {
  public:
+  Scope* const enclosing;  // parent(): the scope current when the race began
   RunNode node;
 
  protected:
-  explicit BranchScope(Scope* parent) : Scope(parent) {}
+  explicit BranchScope(Scope* parent) : Scope(/*branch=*/true), enclosing(parent) {}
   ~BranchScope() = default;
 };
+
+inline Scope* Scope::parent() const {
+  return branch_ ? static_cast<const BranchScope*>(this)->enclosing : nullptr;
+}
 
 // The outermost scope around `s` (itself included) that was asked to
 // cancel, or null. On-core.
