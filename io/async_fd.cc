@@ -31,7 +31,7 @@ absl::Status RegisterOnThisCore(FdState* fs) {
   READBUF_CHECK(fs != nullptr, "waiting on a closed AsyncFd");
   Core* core = CurrentCore();
   READBUF_CHECK(core != nullptr, "waiting for an fd outside a reactor core");
-  Core* owner = fs->core.load(std::memory_order_acquire);
+  Core* owner = fs->owner();
   if (owner == nullptr) return core->Register(fs);
   READBUF_CHECK(owner == core, "fd %d used on core %d, registered on %d", fs->fd,
                 core->index(), owner->index());

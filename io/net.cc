@@ -192,7 +192,7 @@ AcceptTake ListenerSocket::TakeKernelAccepted(int* fd, int* err) {
   Core* core = CurrentCore();
   FdState* fs = AsyncFdAccess::State(fd_);
   if (core == nullptr || fs == nullptr) return AcceptTake::kUnsupported;
-  Core* owner = fs->core.load(std::memory_order_acquire);
+  Core* owner = fs->owner();
   if (owner == nullptr) {
     // Registered so that closing the listener reaches the backend, which
     // cancels the accept and closes what it queued.

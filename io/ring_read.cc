@@ -39,7 +39,7 @@ RingConn AttachRing(AsyncFd& fd) {
   if (core == nullptr || fs == nullptr) return {};
   RecvRing* ring = core->backend()->recv_ring();
   if (ring == nullptr) return {};
-  Core* owner = fs->core.load(std::memory_order_acquire);
+  Core* owner = fs->owner();
   if (owner == nullptr) {
     // The ring needs the fd registered: its close must reach the backend so
     // the multishot recv is cancelled.

@@ -74,6 +74,11 @@ class Backend {
   // scheduled; it finds the fd closed (FdState::closed) when it runs.
   virtual void Deregister(FdState* fs) = 0;
 
+  // Deregisters every fd still registered, as the core exits (it keeps no
+  // list of them; see CoreLink). A backend with no per-fd state of its own
+  // has nothing to do: its kernel object goes with it.
+  virtual void DeregisterAll() {}
+
   // Waits for readiness, a Notify(), or `deadline_ns` (CLOCK_BOOTTIME) and
   // reports readiness to the sink. nullopt waits without limit; a deadline
   // not after now (0, say) only polls. io_uring waits on CLOCK_BOOTTIME

@@ -102,7 +102,8 @@ void SleepAwaiter::Fire(TimerNode* t) {
 // ---------------------------------------------------------------------------
 // Core
 // ---------------------------------------------------------------------------
-Core::Core(RuntimeShared* shared, int index) : shared_(shared), index_(index) {
+Core::Core(RuntimeShared* shared, int index)
+    : shared_(shared), index_(index), link_(new CoreLink(this)) {
   run_queue_.prev = run_queue_.next = &run_queue_;
   bounced_.prev = bounced_.next = &bounced_;
 }
@@ -112,6 +113,8 @@ Core::~Core() {
   run_queue_.prev = run_queue_.next = nullptr;
   bounced_.prev = bounced_.next = nullptr;
   for (RunNode* n : free_start_nodes_) delete n;
+  link_->Orphan();  // a core that never ran
+  link_->Unref();
 }
 
 RunNode* Core::TakeStartNode() {
@@ -328,12 +331,10 @@ void Core::CloseInboxAndOrphan() {
     inbox_closed_ = true;
     m = std::exchange(inbox_head_, nullptr);
     inbox_tail_ = nullptr;
-    while (FdState* fs = reg_head_) {
-      reg_head_ = fs->reg_next;
-      fs->reg_prev = fs->reg_next = nullptr;
-      backend_->Deregister(fs);
-      fs->core.store(nullptr, std::memory_order_release);
-    }
+    // Orphans every fd still registered here (CoreLink), then lets the
+    // backend drop what it keeps per fd.
+    link_->Orphan();
+    backend_->DeregisterAll();
   }
   while (m != nullptr) {
     MsgNode* next = m->next;

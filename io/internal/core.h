@@ -279,7 +279,8 @@ class Core final : private ReadinessSink {
   TimerHeap timers_;
   TaskStateBase* live_head_ = nullptr;
   std::size_t live_count_ = 0;
-  FdState* reg_head_ = nullptr;
+  // Shared with the fds registered here (FdState::link); orphaned on exit.
+  CoreLink* const link_;
   Scope* current_scope_ = nullptr;
   std::uint64_t iterations_ = 0;
   SuspendObserver suspend_observer_ = nullptr;

@@ -2,8 +2,8 @@
 // the backend reports for it (OnReadiness wakes its waiters), and closing it
 // (CloseOwned; CloseFdState from any thread, through the inbox off-core).
 // REQUIRES: on the fd's core, except CloseFdState (any thread). Thread
-// safety: as core.h; FdState::core is the atomic that says which core owns
-// the fd (null: unregistered or orphaned).
+// safety: as core.h; FdState::owner() says which core owns the fd, from any
+// thread (null: unregistered or orphaned).
 
 #include "io/internal/core.h"
 
@@ -39,7 +39,7 @@ void HandleCloseFd(Core* core, MsgNode* m) {
   CloseFdMsg* c = ContainerOf(m, &CloseFdMsg::msg);
   FdState* fs = c->fs;
   delete c;
-  if (fs->core.load(std::memory_order_acquire) != nullptr) {
+  if (fs->owner() != nullptr) {
     core->CloseOwned(fs);
   } else {
     CloseAndDelete(fs);
@@ -47,7 +47,7 @@ void HandleCloseFd(Core* core, MsgNode* m) {
 }
 
 void CloseFdState(FdState* fs) {
-  Core* core = fs->core.load(std::memory_order_acquire);
+  Core* core = fs->owner();
   if (core == nullptr) {
     CloseAndDelete(fs);
   } else if (core == CurrentCore()) {
@@ -65,25 +65,16 @@ void CloseFdState(FdState* fs) {
 absl::Status Core::Register(FdState* fs) {
   absl::Status s = backend_->Register(fs);
   if (!s.ok()) return s;
-  fs->reg_prev = nullptr;
-  fs->reg_next = reg_head_;
-  if (reg_head_ != nullptr) reg_head_->reg_prev = fs;
-  reg_head_ = fs;
-  fs->core.store(this, std::memory_order_release);
+  link_->Ref();
+  // A state orphaned by an exited core drops that core's link.
+  if (CoreLink* old = fs->link.exchange(link_, std::memory_order_acq_rel)) old->Unref();
   return absl::OkStatus();
 }
 
 void Core::Unregister(FdState* fs) {
   // The backend wakes waiters it keeps itself (ring reads, kernel accepts).
   backend_->Deregister(fs);
-  if (fs->reg_prev != nullptr) {
-    fs->reg_prev->reg_next = fs->reg_next;
-  } else {
-    reg_head_ = fs->reg_next;
-  }
-  if (fs->reg_next != nullptr) fs->reg_next->reg_prev = fs->reg_prev;
-  fs->reg_prev = fs->reg_next = nullptr;
-  fs->core.store(nullptr, std::memory_order_release);
+  if (CoreLink* l = fs->link.exchange(nullptr, std::memory_order_acq_rel)) l->Unref();
 }
 
 void Core::CloseOwned(FdState* fs) {

@@ -15,13 +15,20 @@
 // so EAGAIN always ends in a suspension; a FIFO that gains a new writer after
 // a HUP, for one, can block again.
 //
+// Registration: a registered state points at its core through the core's
+// CoreLink, not at the core itself, and the core keeps no list of its fds.
+// When a core exits it clears its link once, which orphans every fd still
+// registered with it: closing one then only closes it, and another core may
+// register it again.
+//
 // Lifetime: an AsyncFd owns its FdState. Operations suspended on it take a
 // hold (Hold/ReleaseHold). Closing an fd with no holds frees the state at
 // once. Closing it while operations are suspended closes and deregisters the
 // fd at once, marks the state `closed` and wakes them; each ends with a
 // Cancelled error, and the last hold frees the state.
 //
-// Thread safety: everything but `core` belongs to the owning core's thread.
+// Thread safety: everything but `link` (owner()) belongs to the owning
+// core's thread.
 
 #ifndef READBUF_IO_INTERNAL_FD_STATE_H_
 #define READBUF_IO_INTERNAL_FD_STATE_H_
@@ -55,17 +62,53 @@ enum class FdShape : std::uint8_t {
 // Classifies `fd` (one fstat, plus getsockopt(SO_TYPE) for a socket).
 FdShape ClassifyFd(int fd);
 
+// What the fds registered with a core know of it: the core, until it exits
+// (then null). Shared by the core and its registered fds, and freed by the
+// last of them, so an fd that outlives its core can still ask.
+// Thread safety: all members may be used from any thread.
+class CoreLink {
+ public:
+  explicit CoreLink(Core* core) : core_(core) {}
+  CoreLink(const CoreLink&) = delete;
+  CoreLink& operator=(const CoreLink&) = delete;
+
+  // The core, or null once it has exited.
+  Core* core() const { return core_.load(std::memory_order_acquire); }
+  // The core is exiting. REQUIRES: under its inbox lock (see Core::Post).
+  void Orphan() { core_.store(nullptr, std::memory_order_release); }
+
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+ private:
+  ~CoreLink() = default;
+  std::atomic<Core*> core_;
+  std::atomic<std::uint32_t> refs_{1};  // the core's own reference
+};
+
 struct FdState {
   FdState(int f, FdShape s) : fd(f), shape(s) {}
   FdState(const FdState&) = delete;
   FdState& operator=(const FdState&) = delete;
+  ~FdState() {
+    if (CoreLink* l = link.load(std::memory_order_relaxed)) l->Unref();
+  }
+
+  // The owning core: null before registration, after deregistration, and
+  // once the core has exited (orphaned). Any thread.
+  Core* owner() const {
+    CoreLink* l = link.load(std::memory_order_acquire);
+    return l == nullptr ? nullptr : l->core();
+  }
 
   // Fields ordered to pack: an FdState is part of every idle connection.
   int fd;
   std::uint32_t backend_slot = 0;  // the backend's registration handle
-  // Owning core once registered; null before registration and after the
-  // core has exited (orphaned) or the fd was closed.
-  std::atomic<Core*> core{nullptr};
+  // The owning core's link while registered (holding a reference); null
+  // before registration and after deregistration. See owner().
+  std::atomic<CoreLink*> link{nullptr};
   bool readable = true;
   bool writable = true;
   bool read_closed = false;
@@ -82,8 +125,6 @@ struct FdState {
 #endif
   RunNode* read_waiter = nullptr;
   RunNode* write_waiter = nullptr;
-  FdState* reg_prev = nullptr;  // core registry
-  FdState* reg_next = nullptr;
 
   // An operation suspends on this state; it calls ReleaseHold when it
   // resumes or is destroyed.

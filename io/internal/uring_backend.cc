@@ -160,6 +160,12 @@ void UringBackend::Deregister(FdState* fs) {
   io_uring_sqe_set_data64(sqe, kIgnoreData);
 }
 
+void UringBackend::DeregisterAll() {
+  for (Slot& s : slots_) {
+    if (s.in_use && s.fs != nullptr && !s.is_recv && !s.is_accept) Deregister(s.fs);
+  }
+}
+
 void UringBackend::Wait(std::optional<std::int64_t> deadline_ns, ReadinessSink* sink) {
   int r;
   const std::int64_t now =

@@ -185,6 +185,7 @@ class UringBackend final : public Backend, public RecvRing {
   absl::Status Register(FdState* fs) override;
 
   void Deregister(FdState* fs) override;
+  void DeregisterAll() override;
 
   void Wait(std::optional<std::int64_t> deadline_ns, ReadinessSink* sink) override;
 
