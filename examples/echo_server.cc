@@ -205,16 +205,46 @@ class ConnectionAccount {
   int64_t held_ = 0;
 };
 
+// A connection counted in --stats_file while this object owns it: one
+// connection, plus the capacity a non-pool policy's buffer holds while the
+// connection waits (fixed for those policies; Pooled holds none). The count
+// lives in the stream object rather than beside it, so Echo<Pooled>'s frame
+// pays no bytes for it.
+template <class Policy>
+class CountedStream : public readbuf::TcpStream {
+  static constexpr bool kHoldsWhileIdle = !std::is_same_v<Policy, readbuf::Pooled>;
+
+ public:
+  CountedStream(readbuf::TcpStream conn, const Policy& buf) : TcpStream(std::move(conn)) {
+    g_connections.fetch_add(1, std::memory_order_relaxed);
+    if constexpr (kHoldsWhileIdle) {
+      held_.bytes = static_cast<int64_t>(buf.capacity());
+      g_conn_owned_buffer_bytes.fetch_add(held_.bytes, std::memory_order_relaxed);
+    }
+  }
+  // Moves the count with the connection.
+  CountedStream(CountedStream&& o) noexcept : TcpStream(std::move(o)), held_(o.held_) {}
+  ~CountedStream() {
+    if (!is_open()) return;  // moved from
+    g_connections.fetch_sub(1, std::memory_order_relaxed);
+    if constexpr (kHoldsWhileIdle) {
+      g_conn_owned_buffer_bytes.fetch_sub(held_.bytes, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  struct HeldBytes {
+    int64_t bytes = 0;
+  };
+  struct NoHeldBytes {};
+  [[no_unique_address]] std::conditional_t<kHoldsWhileIdle, HeldBytes, NoHeldBytes> held_;
+};
+
 // The whole connection handler, the same for every policy.
 template <class Policy>
-readbuf::Task<void> Echo(readbuf::TcpStream conn, Policy buf) {
+readbuf::Task<void> Echo(CountedStream<Policy> conn, Policy buf) {
   (void)conn.set_nodelay(true);
-  ConnectionAccount account;
   for (;;) {
-    // What read_into does before it waits, done here so the capacity held
-    // while waiting can be counted (a no-op for non-deferring policies).
-    readbuf::read_buf_traits<Policy>::release_idle(buf);
-    account.SetHeldBytes(std::is_same_v<Policy, readbuf::Pooled> ? 0 : buf.capacity());
     absl::StatusOr<size_t> n = co_await readbuf::read_into(conn, buf);
     if (!n.ok() || *n == 0) co_return;  // error or EOF: close
     absl::Status written = co_await readbuf::write_filled(conn, buf);
@@ -292,7 +322,11 @@ readbuf::ConnectionHandler HandlerFor(const std::string& policy, size_t buffer_s
         return TlsEcho(std::move(conn), Policy(buffer_size), tls);
       };
     }
-    return [buffer_size](readbuf::TcpStream conn) { return Echo(std::move(conn), Policy(buffer_size)); };
+    return [buffer_size](readbuf::TcpStream conn) {
+      Policy buf(buffer_size);
+      CountedStream<Policy> counted(std::move(conn), buf);
+      return Echo(std::move(counted), std::move(buf));
+    };
   };
   if (policy == "zeroed") return with(static_cast<readbuf::Zeroed*>(nullptr));
   if (policy == "uninit") return with(static_cast<readbuf::Uninit*>(nullptr));
@@ -307,7 +341,9 @@ readbuf::ConnectionHandler HandlerFor(const std::string& policy, size_t buffer_s
     };
   }
   return [](readbuf::TcpStream conn) {
-    return Echo(std::move(conn), readbuf::Pooled(128 * 1024));
+    readbuf::Pooled buf(128 * 1024);
+    CountedStream<readbuf::Pooled> counted(std::move(conn), buf);
+    return Echo(std::move(counted), std::move(buf));
   };
 }
 

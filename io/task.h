@@ -145,30 +145,21 @@ class [[nodiscard]] Task {
   // True if this Task holds a coroutine (not default-constructed or moved).
   bool valid() const noexcept { return static_cast<bool>(h_); }
 
-  class Awaiter {
-   public:
-    explicit Awaiter(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
-    bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(
-        std::coroutine_handle<> caller) noexcept {
-      h_.promise().continuation_ = caller;
-      if (io_internal::ShouldBounceTransfer()) {
-        io_internal::BounceTo(h_);
-        return std::noop_coroutine();
-      }
-      return h_;
+  // A Task is its own awaiter, so awaiting one keeps no second object in
+  // the awaiting frame (8 bytes of every frame that awaits a Task).
+  // REQUIRES: valid(); not awaited before (CHECKed).
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
+    READBUF_CHECK(h_ && !h_.promise().continuation_ && !h_.done(),
+                  "co_await on an empty Task or one awaited before");
+    h_.promise().continuation_ = caller;
+    if (io_internal::ShouldBounceTransfer()) {
+      io_internal::BounceTo(h_);
+      return std::noop_coroutine();
     }
-    T await_resume() { return h_.promise().TakeResult(); }
-
-   private:
-    std::coroutine_handle<promise_type> h_;
-  };
-
-  // REQUIRES: valid(); the Task has not been started.
-  Awaiter operator co_await() && noexcept {
-    READBUF_CHECK(h_, "co_await on an empty Task");
-    return Awaiter(h_);
+    return h_;
   }
+  T await_resume() { return h_.promise().TakeResult(); }
 
  private:
   friend class io_internal::TaskPromise<T>;

@@ -29,6 +29,13 @@ Task<void> SetFlag(bool* flag) {
   co_return;
 }
 
+Task<int> AwaitTwice() {
+  Task<int> t = Add(1, 2);
+  int a = co_await std::move(t);
+  int b = co_await std::move(t);  // the same Task again: a CHECK failure
+  co_return a + b;
+}
+
 TEST(TaskTest, LazyUntilAwaited) {
   bool flag = false;
   Runtime rt(RuntimeOptions{.n_cores = 1});
@@ -112,6 +119,15 @@ TEST(TaskTest, FramesReuseCoreFreelist) {
   // filled by the first round.
   EXPECT_GE(s->cache_hits, 100u);
 #endif
+}
+
+TEST(TaskDeathTest, AwaitingATaskTwiceFails) {
+  EXPECT_DEATH(
+      {
+        Runtime rt(RuntimeOptions{.n_cores = 1});
+        (void)rt.block_on(AwaitTwice());
+      },
+      "awaited before");
 }
 
 }  // namespace
