@@ -119,10 +119,10 @@ struct TaskAccess {
 
 // Task<T>
 //
-// A lazily started coroutine producing a T. Awaiting it (only once, as an
-// rvalue: `co_await std::move(task)` or `co_await MakeTask()`) runs it to
-// completion and yields its result. Destroying an unstarted or finished Task
-// frees its frame.
+// A lazily started coroutine producing a T. Awaiting it (once:
+// `co_await MakeTask()` or `co_await std::move(task)`; a second await
+// CHECK-fails) runs it to completion and yields its result. Destroying an
+// unstarted or finished Task frees its frame.
 template <typename T>
 class [[nodiscard]] Task {
  public:
