@@ -44,6 +44,8 @@
 //   ring_queued_pool_bytes  RecvRingStats::queued_pool_bytes
 //   ring_enobufs            RecvRingStats::enobufs
 //   ring_fallback_reads     RecvRingStats::fallback_reads
+//   ring_completions, ring_bytes_received, ring_arms, ring_queue_cap_pauses
+//                           the RecvRingStats counters of those names
 //   rss_bytes               the process's resident set size (/proc/self/statm)
 //   stall_max_us            the largest lateness of any core's stall watchdog
 //                           wake-up (io/stall_watchdog.h), in microseconds,
@@ -156,7 +158,8 @@ ABSL_FLAG(std::string, stats_file, "",
           "connections conn_owned_buffer_bytes pool_bytes_in_use "
           "pool_bytes_retained pool_blocks_in_use pool_hits pool_misses "
           "pool_trims ring_bytes_registered ring_queued_pool_bytes ring_enobufs "
-          "ring_fallback_reads rss_bytes stall_max_us stall_ticks.");
+          "ring_fallback_reads ring_completions ring_bytes_received ring_arms "
+          "ring_queue_cap_pauses rss_bytes stall_max_us stall_ticks.");
 ABSL_FLAG(std::string, tls_cert, "",
           "If set (with --tls_key): serve TLS with this PEM certificate chain.");
 ABSL_FLAG(std::string, tls_key, "", "The PEM private key for --tls_cert.");
@@ -381,6 +384,10 @@ absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool 
     ring.queued_pool_bytes += s->ring.queued_pool_bytes;
     ring.enobufs += s->ring.enobufs;
     ring.fallback_reads += s->ring.fallback_reads;
+    ring.completions += s->ring.completions;
+    ring.bytes_received += s->ring.bytes_received;
+    ring.arms += s->ring.arms;
+    ring.queue_cap_pauses += s->ring.queue_cap_pauses;
   }
   readbuf::StallWatchdog::Reading stall;
   if (watchdog != nullptr) stall = watchdog->TakeReading();
@@ -396,7 +403,9 @@ absl::Status WriteStatsFile(readbuf::Runtime& rt, const std::string& path, bool 
       " pool_misses=", pool.misses, " pool_trims=", pool.trims,
       " ring_bytes_registered=", ring.bytes_registered,
       " ring_queued_pool_bytes=", ring.queued_pool_bytes, " ring_enobufs=", ring.enobufs,
-      " ring_fallback_reads=", ring.fallback_reads, " rss_bytes=", readbuf::examples::ResidentBytes(),
+      " ring_fallback_reads=", ring.fallback_reads, " ring_completions=", ring.completions,
+      " ring_bytes_received=", ring.bytes_received, " ring_arms=", ring.arms,
+      " ring_queue_cap_pauses=", ring.queue_cap_pauses, " rss_bytes=", readbuf::examples::ResidentBytes(),
       " stall_max_us=", stall_max_us, " stall_own_max_us=", stall_own_max_us,
       " stall_ticks=", stall_ticks, "\n");
   return readbuf::examples::ReplaceFileContents(path, line);

@@ -133,7 +133,7 @@ constexpr const char* kStatsKeys[] = {
     "seq", "cores", "connections", "conn_owned_buffer_bytes", "pool_bytes_in_use",
     "pool_bytes_retained", "pool_blocks_in_use", "pool_hits", "pool_misses", "pool_trims",
     "ring_bytes_registered", "ring_queued_pool_bytes", "ring_enobufs", "ring_fallback_reads",
-    "rss_bytes"};
+    "ring_completions", "ring_bytes_received", "ring_arms", "ring_queue_cap_pauses", "rss_bytes"};
 
 TEST(EchoServerStatsTest, UninitCountsItsBuffersAndConnections) {
   const std::string path = StatsPath("uninit");
@@ -224,6 +224,12 @@ TEST(EchoServerStatsTest, RingReportsRegisteredBuffers) {
   EXPECT_GT(st->at("ring_bytes_registered"), 0u);
   // The ring's buffers are pool blocks handed out to the kernel.
   EXPECT_GE(st->at("pool_bytes_in_use"), st->at("ring_bytes_registered"));
+  // Each connection's 1-byte message arrived as one completion of its recv,
+  // armed once; nothing was queued long enough to pause a recv.
+  EXPECT_EQ(st->at("ring_completions"), 10u);
+  EXPECT_EQ(st->at("ring_bytes_received"), 10u);
+  EXPECT_EQ(st->at("ring_arms"), 10u);
+  EXPECT_EQ(st->at("ring_queue_cap_pauses"), 0u);
   conns->Close();
   EXPECT_TRUE(server->Stop().ok());
 }
