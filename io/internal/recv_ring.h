@@ -50,10 +50,14 @@ struct RecvRingOptions {
   // filling `buffer_size` (streams): fewer, larger completions and writes.
   // Registered when the first connection needs it; each connection moves
   // between the groups by its AdaptiveReadSize. 0 turns it off; otherwise in
-  // (buffer_size, 1 MiB]. Default: 64 KiB.
-  std::size_t large_buffer_size = 64 * 1024;
-  // Buffers in the large group: a power of two in [1, 32768]. Default: 32.
-  std::uint32_t large_entries = 32;
+  // (buffer_size, 1 MiB]. Default: 128 KiB, the most a readiness read of
+  // `Pooled` grows to: a stream echoed from 64 KiB buffers made a third more
+  // sends per chunk and cost 1.07-1.14x `Pooled`'s CPU (BENCHMARKS.md
+  // section 5).
+  std::size_t large_buffer_size = 128 * 1024;
+  // Buffers in the large group: a power of two in [1, 32768]. Default: 16
+  // (2 MiB with the default size).
+  std::uint32_t large_entries = 16;
   // Received bytes one connection may have queued (taken from the ring, not
   // yet read by its task). Past this the connection's multishot recv is
   // cancelled, so further data waits in the kernel's socket buffer and TCP

@@ -138,7 +138,14 @@ TEST_P(RingReadTest, ByteStreamIsExactUnderRandomChunking) {
   if (uring()) {
     EXPECT_TRUE(stats->active);
     EXPECT_GT(stats->completions, 0u);
-    EXPECT_GE(stats->bytes_received, 300000u * kConns);
+    // Every byte came through the ring, unless the ring ran dry (four
+    // streams of small writes can take all 16 large buffers in one loop
+    // iteration): then ENOBUFS sent some through readiness reads.
+    if (stats->enobufs == 0) {
+      EXPECT_GE(stats->bytes_received, 300000u * kConns);
+    } else {
+      EXPECT_GT(stats->fallback_reads, 0u);
+    }
     EXPECT_EQ(stats->queued_buffers, 0u);
   } else {
     EXPECT_FALSE(stats->active);
@@ -348,7 +355,7 @@ TEST_P(RingReadTest, AStreamMovesToTheLargeGroupAndSmallMessagesDoNot) {
   EXPECT_EQ(out->after_small.group_switches, 0u);
   EXPECT_EQ(out->after_small.large_buffers, 0u);  // not even registered
   EXPECT_GE(out->after_stream.group_switches, 1u);
-  EXPECT_EQ(out->after_stream.large_buffer_size, 64u * 1024);
+  EXPECT_EQ(out->after_stream.large_buffer_size, 128u * 1024);  // the default
   EXPECT_GT(out->largest_chunk, 16u * 1024);  // completions from the large group
 }
 
