@@ -24,7 +24,9 @@
 // armed meanwhile, and the recv is re-armed after it.
 //
 // Memory: `entries * buffer_size` pool bytes per io_uring core (4 MiB with
-// the defaults), not per connection, plus bytes received and not yet read.
+// the defaults) and, once a connection streams, the large group's
+// `large_entries * large_buffer_size` (2 MiB), not per connection, plus
+// bytes received and not yet read.
 // Copies: none, except when a read asks for fewer bytes (`max`) than a
 // completion holds: that prefix is copied into a new pool block.
 //

@@ -32,8 +32,9 @@ namespace readbuf {
 //
 // Settings of a core's provided-buffer ring. The ring costs
 // `entries * buffer_size` bytes of pool memory per io_uring core (4 MiB with
-// the defaults), independent of how many connections the core serves; an
-// idle connection holds none of it.
+// the defaults), plus `large_entries * large_buffer_size` (2 MiB) once a
+// connection streams, independent of how many connections the core serves;
+// an idle connection holds none of it.
 struct RecvRingOptions {
   // Use the ring where the kernel supports it. The environment variable
   // READBUF_RECV_RING=0 (or off/false/no) turns it off process-wide, which
