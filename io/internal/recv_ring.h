@@ -52,9 +52,9 @@ struct RecvRingOptions {
   // Registered when the first connection needs it; each connection moves
   // between the groups by its AdaptiveReadSize. 0 turns it off; otherwise in
   // (buffer_size, 1 MiB]. Default: 128 KiB, the most a readiness read of
-  // `Pooled` grows to: a stream echoed from 64 KiB buffers made a third more
-  // sends per chunk and cost 1.07-1.14x `Pooled`'s CPU (BENCHMARKS.md
-  // section 5).
+  // `Pooled` grows to: a stream echoed from 64 KiB buffers made 1.12 sends
+  // per chunk against `Pooled`'s 0.75 and cost 1.07-1.14x its CPU
+  // (BENCHMARKS.md section 5).
   std::size_t large_buffer_size = 128 * 1024;
   // Buffers in the large group: a power of two in [1, 32768]. Default: 16
   // (2 MiB with the default size).
