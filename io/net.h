@@ -99,6 +99,9 @@ class StreamSocket {
   // shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR.
   absl::Status shutdown(int how = SHUT_WR);
   // Closes the socket. Idempotent. REQUIRES: no operation in progress.
+  // Closes the listener. Closed on its core (or unregistered), it refuses
+  // connections from the moment this returns, on both backends; closed from
+  // another thread, once its core has handled the close.
   void close() { fd_.close(); }
   bool is_open() const { return fd_.valid(); }
 

@@ -33,10 +33,11 @@ constexpr std::size_t kMaxQueuedAccepts = 256;
 }  // namespace
 
 AcceptTake UringBackend::TakeAccepted(FdState* listener, int* fd, int* error) {
-  if (accept_unsupported_) return AcceptTake::kUnsupported;
   Slot& ls = slots_[listener->backend_slot];
   READBUF_DCHECK(ls.in_use && ls.fs == listener, "fd %d is not registered with this core",
                  listener->fd);
+  ls.is_listener = true;  // its close releases the file at once (Deregister)
+  if (accept_unsupported_) return AcceptTake::kUnsupported;
   if (ls.accept == nullptr) ls.accept = new AcceptState(listener);
   AcceptState* a = ls.accept;
   if (a->queued() != 0) {

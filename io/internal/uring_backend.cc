@@ -148,6 +148,7 @@ void UringBackend::Deregister(FdState* fs) {
   Slot& s = slots_[idx];
   READBUF_DCHECK(s.in_use && s.fs == fs, "deregistering an unknown fd");
   s.fs = nullptr;  // late CQEs are dropped; the slot frees on the last one
+  const bool listener = s.is_listener;
   if (RecvConn* c = std::exchange(s.recv, nullptr)) DetachConn(c);
   if (AcceptState* a = std::exchange(s.accept, nullptr)) DetachAccept(a);
   // ASYNC_CANCEL rather than POLL_REMOVE: POLL_REMOVE needs to take
@@ -158,6 +159,15 @@ void UringBackend::Deregister(FdState* fs) {
   io_uring_sqe* sqe = GetSqe();
   io_uring_prep_cancel64(sqe, UserData(idx), 0);
   io_uring_sqe_set_data64(sqe, kIgnoreData);
+  if (listener) {
+    // The kernel's accept and poll each hold the listening file, so the
+    // caller's close() alone would leave the socket listening (completing
+    // handshakes it later resets) until the core next enters the kernel.
+    // Submitting the cancels and running their completions now drops those
+    // references: the close ends the listen at once. Their CQEs wait in the
+    // queue for the next Wait. One system call per closed listener.
+    (void)io_uring_submit_and_get_events(&ring_);
+  }
 }
 
 void UringBackend::DeregisterAll() {

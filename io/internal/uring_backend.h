@@ -261,6 +261,7 @@ class UringBackend final : public Backend, public RecvRing {
     bool in_use = false;
     bool is_recv = false;
     bool is_accept = false;
+    bool is_listener = false;  // poll slot: a listener (TakeAccepted was asked)
   };
 
   bool EnsureBufRing();
@@ -276,6 +277,7 @@ class UringBackend final : public Backend, public RecvRing {
     s.accept = nullptr;
     s.is_recv = false;
     s.is_accept = false;
+    s.is_listener = false;
     s.in_use = true;
     ++s.gen;
     return idx;

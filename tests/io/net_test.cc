@@ -404,6 +404,39 @@ TEST_P(NetTest, ClosingAListenerClosesConnectionsAcceptedButNotTaken) {
   EXPECT_EQ(CountOpenFds(), fds_before);
 }
 
+// With an accept pending (on io_uring the kernel's multishot accept holds
+// the listening file), closes the listener and connects at once, before the
+// core runs again: the connect must be refused, not queued on a listener
+// that no longer exists. `destroy` closes by destruction instead of close().
+Task<absl::Status> CloseWhileAcceptingThenConnect(TcpListener l, bool destroy) {
+  const SocketAddress addr = *l.local_addr();
+  JoinHandle<absl::StatusOr<TcpStream>> pending = spawn(AcceptOne(&l));
+  co_await sleep_for(absl::Milliseconds(5));  // the accept is armed in the kernel
+  if (destroy) {
+    TcpListener gone = std::move(l);
+  } else {
+    l.close();
+  }
+  const int fd = ConnectBlockingTo(addr);
+  if (fd >= 0) ::close(fd);
+  absl::StatusOr<TcpStream> accepted = co_await pending;
+  if (accepted.ok()) co_return absl::InternalError("accepted from a closed listener");
+  if (fd >= 0) co_return absl::InternalError("connected to a closed listener");
+  co_return absl::OkStatus();
+}
+
+TEST_P(NetTest, AClosedListenerRefusesConnectionsAtOnce) {
+  for (const bool destroy : {false, true}) {
+    Runtime rt(Options(1));
+    absl::StatusOr<TcpListener> l = TcpListener::bind(Loopback());
+    ASSERT_TRUE(l.ok()) << l.status();
+    absl::StatusOr<absl::Status> r =
+        rt.block_on(CloseWhileAcceptingThenConnect(*std::move(l), destroy));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->ok()) << *r << (destroy ? " (destroyed)" : " (close())");
+  }
+}
+
 TEST_P(NetTest, ConnectRefusedIsAnError) {
   SocketAddress addr;
   {
