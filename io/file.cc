@@ -71,7 +71,11 @@ absl::StatusOr<std::uint64_t> File::size() const {
 }
 
 void File::close() {
-  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  if (fd_ < 0) return;
+  // A read queued for an op slot names the fd by number: end it before the
+  // number can name another file.
+  if (io_internal::Core* core = io_internal::CurrentCore()) core->backend()->EndQueuedOps(fd_);
+  ::close(std::exchange(fd_, -1));
 }
 
 }  // namespace readbuf

@@ -140,6 +140,12 @@ class Backend {
   // -ECANCELED. REQUIRES: op->sink != nullptr; op->state is kQueued or
   // kStarted.
   virtual void CancelKernelOp(KernelOp* op) { (void)op; }
+  // `fd` is being closed. Queued ops name their file by number (or by its
+  // registered-file index), which another file may take once this one is
+  // closed, so each queued op on `fd` ends now with -ECANCELED, never
+  // started: a task's op is scheduled, a sink's delivered. Started ops are
+  // unaffected (the kernel resolved their file when it took them).
+  virtual void EndQueuedOps(int fd) { (void)fd; }
   // This backend serves a driver (io/driver.h) rather than a core: the
   // calling thread's cross-core wakes stop going out through its ring
   // (which enters only when the driver's owner waits) and use eventfds.

@@ -21,8 +21,18 @@ namespace readbuf {
 namespace io_internal {
 namespace {
 
+// Ends the ops queued on this core for `fd`'s number before the number can
+// name another file (Backend::EndQueuedOps). Off a core, nothing of this
+// thread can be queued.
+void EndQueuedOps(int fd) {
+  if (Core* core = CurrentCore()) core->backend()->EndQueuedOps(fd);
+}
+
 void CloseAndDelete(FdState* fs) {
-  if (fs->fd >= 0) ::close(fs->fd);  // close() is never retried on EINTR.
+  if (fs->fd >= 0) {
+    EndQueuedOps(fs->fd);
+    ::close(fs->fd);  // close() is never retried on EINTR.
+  }
   delete fs;
 }
 
@@ -85,6 +95,7 @@ void Core::CloseOwned(FdState* fs) {
   }
   // Operations are suspended on it: close now, end them with an error, and
   // let the last one free the state.
+  EndQueuedOps(fs->fd);
   ::close(fs->fd);
   fs->closed = true;
   if (RunNode* w = std::exchange(fs->read_waiter, nullptr)) Schedule(w);

@@ -22,6 +22,8 @@
 // cancel then asks the kernel to cancel the op, and the scope (the task, or
 // the branch of a timeout) is destroyed when the completion arrives.
 // A queued op that has not started is simply withdrawn with its frame.
+// Closing the fd a queued op names ends that op with -ECANCELED before the
+// number can be reused (Backend::EndQueuedOps).
 
 #ifndef READBUF_IO_INTERNAL_KERNEL_OP_H_
 #define READBUF_IO_INTERNAL_KERNEL_OP_H_

@@ -224,6 +224,7 @@ class UringBackend final : public Backend, public RecvRing {
   void CancelKernelOps(Scope* scope) override;
 
   void CancelKernelOp(KernelOp* op) override;
+  void EndQueuedOps(int fd) override;
 
   void DetachFromThread() override;
 

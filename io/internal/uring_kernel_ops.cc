@@ -81,6 +81,24 @@ void UringBackend::CancelKernelOp(KernelOp* op) {
   }
 }
 
+void UringBackend::EndQueuedOps(int fd) {
+  KernelOp* op = op_queue_head_;
+  while (op != nullptr) {
+    KernelOp* next = op->next;
+    if (op->fd == fd) {
+      UnlinkQueued(op);
+      op->result = -ECANCELED;
+      op->state = KernelOp::State::kDone;
+      if (op->sink != nullptr) {
+        op->sink->OnKernelOpDone(op);
+      } else {
+        CurrentCore()->Schedule(&op->run);  // unpinned: it never started
+      }
+    }
+    op = next;
+  }
+}
+
 void UringBackend::DetachFromThread() {
   if (tls_thread_ring == this) tls_thread_ring = nullptr;
 }

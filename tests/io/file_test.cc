@@ -176,6 +176,63 @@ TEST_P(FileTest, CancellingAReadInTheKernelReleasesEverything) {
   ::unlink(fifo.c_str());
 }
 
+struct QueuedReadOutcome {
+  absl::StatusOr<std::string> read;
+  bool number_reused = false;  // the new file took the closed one's fd
+};
+
+// One op slot, held by a FIFO read. A read of `path` queued behind it loses
+// its file (closed here), a new file takes the fd number, then the slot
+// frees: the queued read must end with an error, not read the new file.
+Task<QueuedReadOutcome> CloseWhileAReadWaitsForASlot(File* fifo, int fifo_writer,
+                                                     std::string path, std::string other) {
+  JoinHandle<absl::StatusOr<std::string>> holder = spawn(ReadAt(fifo, 1, 0));
+  while (ThisCoreKernelOpStats().in_flight == 0) co_await yield_now();
+  absl::StatusOr<File> f = File::open(path);
+  if (!f.ok()) co_return QueuedReadOutcome{f.status()};
+  JoinHandle<absl::StatusOr<std::string>> queued = spawn(ReadAt(&*f, 5, 0));
+  while (ThisCoreKernelOpStats().queued == 0) co_await yield_now();
+  const int old_fd = f->fd();
+  f->close();
+  absl::StatusOr<File> g = File::open(other);
+  if (!g.ok()) co_return QueuedReadOutcome{g.status()};
+  QueuedReadOutcome out;
+  out.number_reused = g->fd() == old_fd;
+  const char x = 'x';
+  if (::write(fifo_writer, &x, 1) != 1) co_return QueuedReadOutcome{absl::InternalError("fifo")};
+  out.read = co_await queued;
+  (void)co_await holder;
+  co_return out;
+}
+
+TEST_P(FileTest, ClosingAFileEndsAReadQueuedForAnOpSlot) {
+  Runtime rt(RuntimeOptions{.n_cores = 1, .backend = GetParam(), .kernel_op_slots = 1});
+  if (rt.backend_name() != std::string("io_uring")) {
+    GTEST_SKIP() << "epoll reads with pread(2): no op slots to wait for";
+  }
+  const std::string fifo = path_ + ".slot.fifo";
+  const std::string other = path_ + ".other";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int o = ::open(other.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(o, 0);
+  ASSERT_EQ(::write(o, "OTHER", 5), 5);
+  ::close(o);
+  absl::StatusOr<File> f = File::open(fifo, O_RDWR);
+  ASSERT_TRUE(f.ok()) << f.status();
+  const int writer = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  absl::StatusOr<QueuedReadOutcome> r =
+      rt.block_on(CloseWhileAReadWaitsForASlot(&*f, writer, path_, other));
+  ::close(writer);
+  ::unlink(fifo.c_str());
+  ::unlink(other.c_str());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->number_reused) << "the test needs the fd number taken again";
+  ASSERT_FALSE(r->read.ok()) << "read " << *r->read << " from the file that took its number";
+  EXPECT_TRUE(absl::IsCancelled(r->read.status())) << r->read.status();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, FileTest,
                          ::testing::ValuesIn(testing_io::AllBackends()),
                          testing_io::BackendName);

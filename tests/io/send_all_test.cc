@@ -5,6 +5,7 @@
 // and by shutdown, with the fd released.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "io/async_fd.h"
+#include "io/file.h"
 #include "io/internal/backend.h"
 #include "io/internal/core.h"
 #include "io/internal/fd_ops.h"
@@ -239,6 +241,76 @@ TEST_P(SendAllTest, SendOnAClosedSocketFails) {
   ::close(p.theirs);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->ok());
+}
+
+io_internal::KernelOpStats OpStats() {
+  io_internal::KernelOpStats st;
+  io_internal::CurrentCore()->backend()->GetKernelOpStats(&st);
+  return st;
+}
+
+Task<absl::StatusOr<std::size_t>> ReadOneByte(File* f) {
+  std::byte b[1];
+  co_return co_await f->read_at(b, 0);
+}
+
+Task<absl::Status> SendFourBytes(UnixStream* conn) {
+  const std::byte bytes[4] = {std::byte{'l'}, std::byte{'e'}, std::byte{'a'}, std::byte{'k'}};
+  co_return co_await conn->send_all(bytes);
+}
+
+struct QueuedSendOutcome {
+  absl::Status send;
+  bool number_reused = false;  // the new socket took the closed one's fd
+  ssize_t new_peer_got = -1;   // what the new socket's peer could read
+};
+
+// One op slot, held by a FIFO read that waits in the kernel. A send queued
+// behind it loses its socket (closed by this task), and a new socket takes
+// the fd number; then the slot frees. The queued send must end with an
+// error, not start on the new socket.
+Task<QueuedSendOutcome> CloseWhileASendWaitsForASlot(File* fifo, int fifo_writer) {
+  QueuedSendOutcome out;
+  JoinHandle<absl::StatusOr<std::size_t>> holder = spawn(ReadOneByte(fifo));
+  while (OpStats().in_flight == 0) co_await yield_now();
+  auto pair = UnixStream::Pair();
+  if (!pair.ok()) co_return QueuedSendOutcome{pair.status()};
+  UnixStream ours = std::move(pair->first);
+  JoinHandle<absl::Status> sender = spawn(SendFourBytes(&ours));
+  while (OpStats().queued == 0) co_await yield_now();
+  const int old_fd = ours.async_fd().fd();
+  ours.close();
+  auto fresh = UnixStream::Pair();
+  if (!fresh.ok()) co_return QueuedSendOutcome{fresh.status()};
+  out.number_reused = fresh->first.async_fd().fd() == old_fd;
+  const char x = 'x';
+  if (::write(fifo_writer, &x, 1) != 1) co_return QueuedSendOutcome{absl::InternalError("fifo")};
+  out.send = co_await sender;
+  (void)co_await holder;
+  char got[8];
+  out.new_peer_got = ::recv(fresh->second.async_fd().fd(), got, sizeof(got), MSG_DONTWAIT);
+  co_return out;
+}
+
+TEST_P(SendAllTest, ClosingASocketEndsASendQueuedForAnOpSlot) {
+  Runtime rt(RuntimeOptions{.n_cores = 1, .backend = GetParam(), .kernel_op_slots = 1});
+  if (!Uring(rt)) GTEST_SKIP() << "epoll sends with send(2): no op slots to wait for";
+  const std::string fifo_path = ::testing::TempDir() + "/send_all_queued.fifo";
+  ::unlink(fifo_path.c_str());
+  ASSERT_EQ(::mkfifo(fifo_path.c_str(), 0600), 0);
+  absl::StatusOr<File> fifo = File::open(fifo_path, O_RDWR);  // RDWR: open does not wait
+  ASSERT_TRUE(fifo.ok()) << fifo.status();
+  const int writer = ::open(fifo_path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  absl::StatusOr<QueuedSendOutcome> r =
+      rt.block_on(CloseWhileASendWaitsForASlot(&*fifo, writer));
+  ::close(writer);
+  ::unlink(fifo_path.c_str());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->number_reused) << "the test needs the fd number taken again";
+  EXPECT_TRUE(absl::IsCancelled(r->send)) << r->send;
+  EXPECT_TRUE(absl::StrContains(r->send.message(), "send(fd=")) << r->send;
+  EXPECT_EQ(r->new_peer_got, -1) << "the queued send reached the socket that took its number";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SendAllTest, ::testing::ValuesIn(testing_io::AllBackends()),
