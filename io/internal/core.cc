@@ -331,10 +331,12 @@ void Core::CloseInboxAndOrphan() {
     inbox_closed_ = true;
     m = std::exchange(inbox_head_, nullptr);
     inbox_tail_ = nullptr;
-    // Orphans every fd still registered here (CoreLink), then lets the
-    // backend drop what it keeps per fd.
-    link_->Orphan();
+    // Lets the backend drop what it keeps per fd, then orphans every fd
+    // still registered here (CoreLink). In this order: a thread that sees
+    // an fd orphaned may close and free it at once (CloseFdState), so the
+    // backend must be done with it by then.
     backend_->DeregisterAll();
+    link_->Orphan();
   }
   while (m != nullptr) {
     MsgNode* next = m->next;

@@ -165,8 +165,8 @@ void UringBackend::Deregister(FdState* fs) {
     // handshakes it later resets) until the core next enters the kernel.
     // Submitting the cancels and running their completions now drops those
     // references: the close ends the listen at once. Their CQEs wait in the
-    // queue for the next Wait. One system call per closed listener.
-    (void)io_uring_submit_and_get_events(&ring_);
+    // queue for the next Wait. Two system calls per closed listener.
+    SubmitAndSettle();
   }
 }
 
@@ -224,7 +224,9 @@ void UringBackend::Quiesce() {
   // what the last loop iteration queued (MSG_RING wakes, cancels) goes
   // out now.
   if (tls_thread_ring == this) tls_thread_ring = nullptr;
-  Submit();
+  // Settled, not only submitted: the polls DeregisterAll cancelled release
+  // their files now, so an orphaned socket closed later closes at once.
+  SubmitAndSettle();
   const std::int64_t deadline = BootTimeNowNs() + 5'000'000'000;
   NullSink sink;
   while ((recvs_in_flight_ != 0 || accepts_in_flight_ != 0) && BootTimeNowNs() < deadline) {
@@ -294,6 +296,13 @@ void UringBackend::Submit() {
       StashCompletions();
     }
   }
+}
+
+void UringBackend::SubmitAndSettle() {
+  Submit();
+  // Submits nothing and waits for nothing: an enter with GETEVENTS, which
+  // runs the deferred task work first.
+  (void)io_uring_get_events(&ring_);
 }
 
 std::size_t UringBackend::StashCompletions() {

@@ -378,6 +378,10 @@ class UringBackend final : public Backend, public RecvRing {
   // submit is tried again; if the CQ is empty, the thread waits up to 1 ms
   // for a completion first, so the retry is never a spin.
   void Submit();
+  // Submit(), then runs the ring's deferred task work (DEFER_TASKRUN), so
+  // the cancelled requests among what went out complete and drop their
+  // references to files now, not at the next Wait. Their CQEs stay queued.
+  void SubmitAndSettle();
 
   // Moves every completion out of the CQ into stashed_. Returns how many.
   std::size_t StashCompletions();
