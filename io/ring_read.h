@@ -29,6 +29,11 @@
 // bytes received and not yet read.
 // Copies: none, except when a read asks for fewer bytes (`max`) than a
 // completion holds: that prefix is copied into a new pool block.
+// Limit: the recv reads ahead of the reader (up to
+// max_queued_bytes_per_connection), and those bytes belong to the core. If
+// the core exits (its Runtime ends) while the connection is open, bytes
+// received and not yet read are dropped: an fd that outlives its Runtime
+// must not be read again elsewhere.
 //
 // Example:
 //
