@@ -130,9 +130,12 @@ class [[nodiscard]] Task {
   using value_type = T;
 
   Task() noexcept = default;
-  Task(Task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+  // REQUIRES: `other` is not being awaited (CHECKed): the awaiting frame
+  // uses the Task object itself (see await_suspend).
+  Task(Task&& other) noexcept : h_(std::exchange(other.h_, {})) { CheckNotAwaited(h_); }
   Task& operator=(Task&& other) noexcept {
     if (this != &other) {
+      CheckNotAwaited(other.h_);
       Reset();
       h_ = std::exchange(other.h_, {});
     }
@@ -147,7 +150,8 @@ class [[nodiscard]] Task {
 
   // A Task is its own awaiter, so awaiting one keeps no second object in
   // the awaiting frame (8 bytes of every frame that awaits a Task).
-  // REQUIRES: valid(); not awaited before (CHECKed).
+  // REQUIRES: valid(); not awaited before (CHECKed); the Task stays where it
+  // is until the await ends (moving it meanwhile CHECK-fails).
   bool await_ready() const noexcept { return false; }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
     READBUF_CHECK(h_ && !h_.promise().continuation_ && !h_.done(),
@@ -167,6 +171,11 @@ class [[nodiscard]] Task {
   explicit Task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
   void Reset() noexcept {
     if (h_) std::exchange(h_, {}).destroy();
+  }
+  // An awaited Task's coroutine has a continuation and has not finished.
+  static void CheckNotAwaited(std::coroutine_handle<promise_type> h) noexcept {
+    READBUF_CHECK(!h || !h.promise().continuation_ || h.done(),
+                  "a Task moved while it is awaited");
   }
 
   std::coroutine_handle<promise_type> h_;

@@ -61,7 +61,7 @@ class RuntimeShared;
 // ---------------------------------------------------------------------------
 class TaskStateBase : public Scope {
  public:
-  TaskStateBase() : Scope(/*branch=*/false) {}
+  TaskStateBase() : Scope(Kind::kTaskRoot) {}
   virtual ~TaskStateBase();
   TaskStateBase(const TaskStateBase&) = delete;
   TaskStateBase& operator=(const TaskStateBase&) = delete;

@@ -85,8 +85,11 @@ class Scope {
   virtual void Cancelled(Core* core) = 0;
 
  protected:
-  // A task's root scope (no parent) or a BranchScope.
-  explicit Scope(bool branch) : branch_(branch) {}
+  // The two kinds of scope: a task's root (no parent) and a BranchScope
+  // (which holds its parent). parent() relies on nothing else deriving from
+  // Scope; a scoped enum keeps a parent pointer from converting to a kind.
+  enum class Kind : std::uint8_t { kTaskRoot, kBranch };
+  explicit Scope(Kind kind) : branch_(kind == Kind::kBranch) {}
   ~Scope() = default;
 
  private:
@@ -113,7 +116,7 @@ class BranchScope : public Scope {
   RunNode node;
 
  protected:
-  explicit BranchScope(Scope* parent) : Scope(/*branch=*/true), enclosing(parent) {}
+  explicit BranchScope(Scope* parent) : Scope(Kind::kBranch), enclosing(parent) {}
   ~BranchScope() = default;
 };
 

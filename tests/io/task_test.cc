@@ -36,6 +36,22 @@ Task<int> AwaitTwice() {
   co_return a + b;
 }
 
+// Moves the Task being awaited, from inside its own body (so while the
+// await is in progress): a CHECK failure.
+Task<int> MovesItsAwaitedTask(Task<int>** awaited) {
+  Task<int> stolen = std::move(**awaited);
+  co_return 1;
+}
+
+Task<int> AwaitATaskThatMoves() {
+  Task<int>* self = nullptr;
+  Task<int> t = MovesItsAwaitedTask(&self);
+  self = &t;
+  // Awaited as an lvalue, so `t` itself is the awaiter with every compiler
+  // (for `co_await std::move(t)` GCC 12 awaits a moved-into temporary).
+  co_return co_await t;
+}
+
 TEST(TaskTest, LazyUntilAwaited) {
   bool flag = false;
   Runtime rt(RuntimeOptions{.n_cores = 1});
@@ -128,6 +144,32 @@ TEST(TaskDeathTest, AwaitingATaskTwiceFails) {
         (void)rt.block_on(AwaitTwice());
       },
       "awaited before");
+}
+
+TEST(TaskDeathTest, MovingATaskWhileItIsAwaitedFails) {
+  EXPECT_DEATH(
+      {
+        Runtime rt(RuntimeOptions{.n_cores = 1});
+        (void)rt.block_on(AwaitATaskThatMoves());
+      },
+      "moved while it is awaited");
+}
+
+TEST(TaskTest, AFinishedTaskMovesFreely) {
+  Runtime rt(RuntimeOptions{.n_cores = 1});
+  absl::StatusOr<int> r = rt.block_on([]() -> Task<int> {
+    std::vector<Task<int>> tasks;
+    tasks.push_back(Add(1, 2));
+    Task<int>& first = tasks[0];
+    int a = co_await first;  // the Task in the vector is the awaiter
+    // The awaited Task is finished: moving it (a vector growing) is fine.
+    for (int i = 0; i < 8; ++i) tasks.push_back(Add(i, 0));
+    EXPECT_TRUE(tasks[0].valid());
+    int b = co_await std::move(tasks.back());
+    co_return a + b;
+  }());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 10);
 }
 
 }  // namespace
